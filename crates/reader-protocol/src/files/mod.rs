@@ -1,0 +1,1 @@
+//! Read files for offline import.

@@ -1,0 +1,78 @@
+//! Pure codecs for timing-reader wire protocols and decoder read files.
+//!
+//! Bytes in, messages out; commands out as bytes.
+//! No tokio, no sockets, no files, no OS clock: the edge daemon and firmware-sim are the I/O shells
+//! around these codecs, and `racetime results` feeds them the bytes of backup files.
+//!
+//! Layout:
+//! - [`rfid`]: one module per reader vendor protocol (`rfid/<vendor>.rs`), each with
+//!   `decode(&mut Vec<u8>) -> Result<Option<Message>, DecodeError>` framing over a stream buffer and
+//!   `encode` for the other direction.
+//! - [`files`]: read files for offline import (the neutral CSV; decoder backup files).
+//! - [`TagRead`]: what every vendor's tag report becomes, still in the reader's own time base
+//!   ([`ReaderTime`]); the edge turns it into a [`timing_core::Read`] in UTC.
+//!
+//! Deliberately not here: clock-offset estimation, time-zone conversion, connection state (the edge's job).
+
+pub mod files;
+pub mod rfid;
+
+use timing_core::{Rssi, Timestamp};
+
+/// A reader's timestamp in the reader's own time base.
+///
+/// Readers disagree about time: LLRP reports UTC microseconds, Ultra and RACE RESULT report their
+/// local wall clock, JChip and some IPICO records report only a time of day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReaderTime {
+    /// A true UTC instant.
+    Utc(Timestamp),
+    /// A wall-clock date and time in the reader's configured time zone, counted as microseconds
+    /// since 1970-01-01T00:00:00 *local* (no zone applied yet).
+    LocalDateTime(i64),
+    /// A time of day only: microseconds since local midnight, date unknown.
+    TimeOfDay(i64),
+}
+
+/// One tag report from a reader, whatever the vendor.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TagRead {
+    /// Transponder code as reported (EPC hex upper-case, or the decoder's own chip code).
+    pub chip: String,
+    pub time: ReaderTime,
+    pub antenna: Option<u16>,
+    pub rssi: Option<Rssi>,
+    /// The reader's own sequence number for this record (passing number, log id), if it has one.
+    pub passing_no: Option<u64>,
+    /// The reader's file / session / boot number, if passing numbers restart per session.
+    pub session: Option<u32>,
+    /// Detections merged into this record by the reader itself.
+    pub hits: Option<u32>,
+}
+
+/// Why a frame could not be decoded. The offending bytes travel with it (truncated), for logs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed {protocol} frame: {reason} (bytes: {})", hex_preview(bytes))]
+    Malformed { protocol: &'static str, reason: String, bytes: Vec<u8> },
+    #[error("{protocol} frame over {limit} bytes discarded")]
+    TooLong { protocol: &'static str, limit: usize },
+    #[error("{protocol} checksum mismatch: expected {expected:#x}, got {got:#x} (bytes: {})", hex_preview(bytes))]
+    Checksum { protocol: &'static str, expected: u32, got: u32, bytes: Vec<u8> },
+}
+
+/// The first 32 bytes as hex, with an ellipsis when there were more: for log lines.
+pub fn hex_preview(bytes: &[u8]) -> String {
+    const MAX: usize = 32;
+    let mut s = String::with_capacity(MAX * 3 + 3);
+    for (i, b) in bytes.iter().take(MAX).enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(&format!("{b:02x}"));
+    }
+    if bytes.len() > MAX {
+        s.push_str(" …");
+    }
+    s
+}

@@ -1,0 +1,1 @@
+//! Reader wire protocols, one module per vendor.
