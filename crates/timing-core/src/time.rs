@@ -179,14 +179,8 @@ mod tests {
         assert_eq!(t.publish(Precision::Seconds).to_string(), "2:09:45");
         // A whole second is not lengthened; one microsecond more is.
         assert_eq!(Elapsed::from_secs(44).publish(Precision::Seconds), Elapsed::from_secs(44));
-        assert_eq!(
-            Elapsed::from_micros(44 * MICROS_PER_SEC + 1).publish(Precision::Seconds),
-            Elapsed::from_secs(45)
-        );
-        assert_eq!(
-            Elapsed::from_micros(1_234_001).publish(Precision::Millis).to_string(),
-            "0:00:01.235"
-        );
+        assert_eq!(Elapsed::from_micros(44 * MICROS_PER_SEC + 1).publish(Precision::Seconds), Elapsed::from_secs(45));
+        assert_eq!(Elapsed::from_micros(1_234_001).publish(Precision::Millis).to_string(), "0:00:01.235");
     }
 
     #[test]
