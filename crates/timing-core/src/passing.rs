@@ -180,6 +180,10 @@ pub fn resolve(inp: &Inputs<'_>) -> ParticipantResult {
     if flags.contains(Flags::IMPOSSIBLE_PACE) {
         started = true;
     }
+    if !started {
+        // Nothing says this participant ever started: no start to fall back on.
+        flags = flags.without(Flags::START_FROM_GUN);
+    }
 
     // Missing mandatory points, counted only up to the last accepted passing.
     if let Some(last) = passings.iter().rposition(Option::is_some) {

@@ -142,6 +142,9 @@ impl Flags {
     pub fn insert(&mut self, other: Flags) {
         self.0 |= other.0;
     }
+    pub const fn without(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         Flags::NAMES.into_iter().filter(move |(f, _)| self.contains(*f)).map(|(_, n)| n)
     }
