@@ -167,6 +167,8 @@ pub struct Truth {
     pub participant: ParticipantIdx,
     /// The final (published) status.
     pub status: Status,
+    /// The true chip start: the start crossing that counts (`None`: the gun stands in, or no start).
+    pub start: Option<Timestamp>,
     pub gun_time: Option<Elapsed>,
     pub chip_time: Option<Elapsed>,
     /// Elapsed chip time at each split of the race (`None` where the split has no passing).
@@ -265,6 +267,7 @@ pub fn generate(event: &EventConfig, scenario: &Scenario) -> SimRace {
             truth.push(Truth {
                 participant: pidx,
                 status: Status::Dns,
+                start: None,
                 gun_time: None,
                 chip_time: None,
                 splits: vec![None; n],
@@ -284,7 +287,7 @@ pub fn generate(event: &EventConfig, scenario: &Scenario) -> SimRace {
         };
         let limit_s = race.time_limit.as_micros() as f64 / 1e6;
         let slowest_pace = ((limit_s - start_delay_s) * 0.85 / (race.distance_m as f64 / 1000.0)).min(8.5 * 60.0);
-        let fast = if p.division.as_str() == "wheelchair" { 170.0 } else { 175.0 };
+        let fast = if p.division.as_str() == "wheelchair" { 170.0 } else { 190.0 };
         let pace_s_per_km = rng.random_range(fast..slowest_pace.max(fast + 1.0));
         let mut instants: Vec<Timestamp> = Vec::with_capacity(n);
         let mut t_us = start_delay_s * 1e6;
@@ -432,6 +435,7 @@ pub fn generate(event: &EventConfig, scenario: &Scenario) -> SimRace {
         truth.push(Truth {
             participant: pidx,
             status,
+            start: start_real.then_some(start_at),
             gun_time: passing_at[finish_idx].map(|f| f.since(gun)),
             chip_time: passing_at[finish_idx].map(|f| f.since(start_at)),
             splits,

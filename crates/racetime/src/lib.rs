@@ -1,1 +1,44 @@
-//! racetime
+//! The `racetime` command: one binary, a subcommand per job, thin over the library crates.
+//!
+//! Layout: [`cli`] (clap), [`load`] (reading event folders and read files, turning problems into
+//! [`InputError`]s that exit with code 2), one module per subcommand.
+//! `main.rs` only installs tracing and maps errors to exit codes.
+
+pub mod cli;
+pub mod demo;
+pub mod generate;
+pub mod load;
+pub mod results;
+
+use std::fmt;
+
+/// Bad input from a person (config, participants, read files): exit code 2, nothing written.
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    match cli.command {
+        cli::Command::Results(args) => results::run(&args),
+        cli::Command::Generate(args) => generate::run(&args),
+        cli::Command::Demo(args) => demo::run(&args),
+    }
+}
+
+/// Writes a file atomically: a temporary file beside it, then a rename.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}

@@ -1,0 +1,116 @@
+//! Command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "racetime", version, about = "Live race timing: edge daemons, aggregator, results")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compute final standings offline from read files (what a results desk does with decoder backups).
+    Results(ResultsArgs),
+    /// Generate a seeded simulated race: participants, reads, gun times, and the true results.
+    Generate(GenerateArgs),
+    /// Run a whole simulated race end to end and check the standings against the truth.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum PrecisionArg {
+    /// Whole seconds, rounded up (World Athletics).
+    S,
+    /// Milliseconds, rounded up.
+    Ms,
+}
+
+impl From<PrecisionArg> for timing_core::Precision {
+    fn from(p: PrecisionArg) -> timing_core::Precision {
+        match p {
+            PrecisionArg::S => timing_core::Precision::Seconds,
+            PrecisionArg::Ms => timing_core::Precision::Millis,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReadsFormat {
+    /// Detect from the file's first lines.
+    Auto,
+    /// `timestamp,chip,point,line,reader,antenna,rssi[,seq]`.
+    Neutral,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ResultsArgs {
+    /// Event folder (holds event.toml).
+    #[arg(long)]
+    pub event: PathBuf,
+    /// Participant list (CSV).
+    #[arg(long)]
+    pub participants: PathBuf,
+    /// Read files (repeat, or list several).
+    #[arg(long, num_args = 1.., required = true)]
+    pub reads: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub reads_format: ReadsFormat,
+    /// Desk corrections (TOML): gun times, manual passings, statuses, chip assignments, clock offsets.
+    #[arg(long)]
+    pub corrections: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: OutputFormat,
+    /// Write here instead of standard output (written only if everything succeeds).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "s")]
+    pub precision: PrecisionArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ScenarioArg {
+    /// Every kind of trouble: DNS, DNF, re-crossings, missed mats, backup-only reads, strays, wrong race.
+    Troubled,
+    /// Everyone finishes, every mat reads.
+    Clean,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    #[arg(long)]
+    pub event: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Runners per race, in the event's race order (e.g. `300,200`).
+    #[arg(long, value_delimiter = ',', default_values_t = [300usize, 200])]
+    pub runners: Vec<usize>,
+    #[arg(long, value_enum, default_value = "troubled")]
+    pub scenario: ScenarioArg,
+    /// Folder to write participants.csv, reads.csv, guns.toml and truth.csv into.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "config/demo")]
+    pub event: PathBuf,
+    #[arg(long, default_value_t = 2024)]
+    pub seed: u64,
+    /// Runners per race, in the event's race order.
+    #[arg(long, value_delimiter = ',', default_values_t = [1500usize, 1000])]
+    pub runners: Vec<usize>,
+    /// Folder for the generated inputs and the final standings.
+    #[arg(long, default_value = "out/demo")]
+    pub out: PathBuf,
+}
