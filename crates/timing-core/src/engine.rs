@@ -121,6 +121,8 @@ struct ChipState {
     /// (point, line) → crossings; a handful of entries, searched linearly.
     lines: Vec<(PointIdx, Line, Crossings)>,
     n_reads: u64,
+    /// Fingerprints of this chip's reads, when exact duplicates are filtered (see [`ReadDedup`]).
+    seen: FxHashSet<u64>,
 }
 
 impl ChipState {
@@ -129,21 +131,23 @@ impl ChipState {
     }
 }
 
-/// Exact-duplicate filter: a 128-bit fingerprint of every field of a read.
-#[derive(Clone, Debug, Default)]
-struct ReadDedup {
-    seen: FxHashSet<u128>,
-}
+/// Exact-duplicate filter.
+///
+/// Every field of a read but the chip goes into a 64-bit fingerprint kept in the chip's own set.
+/// Sets per chip stay small (a few hundred reads at a whole marathon) and local in memory, and
+/// a false "duplicate" needs two of one chip's reads to collide in 64 bits (about 1e-15 for a
+/// chip's whole race).
+#[derive(Clone, Copy, Debug)]
+struct ReadDedup;
 
 impl ReadDedup {
-    fn fingerprint(chip: u32, point: PointIdx, reader: u32, read: &Read) -> u128 {
-        let fields = (chip, point.0, reader, read.at, read.line, read.antenna, read.rssi, read.reader_seq);
-        let mut a = FxHasher::default();
-        fields.hash(&mut a);
-        let mut b = FxHasher::default();
-        0x9e37_79b9_7f4a_7c15_u64.hash(&mut b);
-        fields.hash(&mut b);
-        ((a.finish() as u128) << 64) | b.finish() as u128
+    fn fingerprint(point: PointIdx, reader: u32, read: &Read) -> u64 {
+        let mut h = FxHasher::default();
+        (point.0, reader, read.at, read.line, read.antenna, read.rssi, read.reader_seq).hash(&mut h);
+        // A final avalanche, so that nearby instants spread over the table.
+        let x = h.finish();
+        let x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^ (x >> 33)
     }
 }
 
@@ -193,7 +197,6 @@ pub struct Engine {
     groups: FxHashMap<Group, RankIndex>,
     divisions: FxHashMap<crate::course::Division, u32>,
     corrections: CorrectionState,
-    dedup: ReadDedup,
     counters: Counters,
     events: VecDeque<RaceEvent>,
 }
@@ -243,7 +246,6 @@ impl Engine {
             groups: FxHashMap::default(),
             divisions: FxHashMap::default(),
             corrections: CorrectionState::default(),
-            dedup: ReadDedup::default(),
             counters: Counters::default(),
             events: VecDeque::new(),
             course,
@@ -457,22 +459,41 @@ impl Engine {
             return c;
         }
         let c = self.chips.len() as u32;
-        self.chips.push(ChipState { chip: chip.clone(), owner: None, lines: Vec::new(), n_reads: 0 });
+        self.chips.push(ChipState { chip: chip.clone(), owner: None, lines: Vec::new(), n_reads: 0, seen: FxHashSet::default() });
         self.chip_index.insert(chip.clone(), c);
         c
     }
 
+    /// The point a read names; compares the shared string first (reads built from the course
+    /// share it), then the text.
+    fn point_of(&self, id: &crate::read::PointId) -> Option<PointIdx> {
+        let points = &self.course.points;
+        points
+            .iter()
+            .position(|p| p.id.same_allocation(id))
+            .or_else(|| points.iter().position(|p| p.id == *id))
+            .map(|i| PointIdx(i as u16))
+    }
+
+    fn reader_slot(&mut self, reader: &ReaderId) -> u32 {
+        if let Some(&r) = self.readers.get(reader) {
+            return r;
+        }
+        let r = self.readers.len() as u32;
+        self.readers.insert(reader.clone(), r);
+        r
+    }
+
     fn store_read(&mut self, read: &Read) -> ReadOutcome {
-        let Some(point) = self.course.point_by_id(read.point.as_str()) else {
+        let Some(point) = self.point_of(&read.point) else {
             self.counters.n_unknown_point += 1;
             return ReadOutcome::UnknownPoint;
         };
         let known = self.chip_index.contains_key(&read.chip);
         let c = self.chip_slot(&read.chip);
         if self.options.dedup_reads {
-            let next = self.readers.len() as u32;
-            let reader = *self.readers.entry(read.reader.clone()).or_insert(next);
-            if !self.dedup.seen.insert(ReadDedup::fingerprint(c, point, reader, read)) {
+            let reader = self.reader_slot(&read.reader);
+            if !self.chips[c as usize].seen.insert(ReadDedup::fingerprint(point, reader, read)) {
                 self.counters.n_duplicates += 1;
                 return ReadOutcome::Duplicate;
             }

@@ -18,6 +18,10 @@ macro_rules! string_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+            /// Whether both share one allocation (a cheap equality check that can say "don't know").
+            pub fn same_allocation(&self, other: &$name) -> bool {
+                Arc::ptr_eq(&self.0, &other.0)
+            }
         }
 
         impl fmt::Debug for $name {
