@@ -17,6 +17,9 @@
 pub mod files;
 pub mod rfid;
 
+mod field;
+mod framing;
+
 use timing_core::{Rssi, Timestamp};
 
 /// A reader's timestamp in the reader's own time base.
@@ -61,6 +64,28 @@ pub enum DecodeError {
     Checksum { protocol: &'static str, expected: u32, got: u32, bytes: Vec<u8> },
 }
 
+/// What one decoding step did with the front of a byte slice.
+///
+/// Every vendor module has `decode_slice(&[u8]) -> Decoded<Message>` beside
+/// `decode(&mut Vec<u8>)`: the slice form lets a caller walk a large buffer with an offset
+/// instead of moving the remaining bytes after every frame, and is what `decode` is built on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decoded<T> {
+    /// Bytes used up from the front of the input: one frame (with any blank lines before it), a
+    /// discarded bad frame, or the droppable middle of an over-long line still waiting for its end.
+    pub consumed: usize,
+    /// `Ok(None)`: no complete frame in the rest of the input; more bytes are needed.
+    pub result: Result<Option<T>, DecodeError>,
+}
+
+impl<T> Decoded<T> {
+    /// Removes the consumed bytes from the front of `buf` and returns the result.
+    pub fn apply(self, buf: &mut Vec<u8>) -> Result<Option<T>, DecodeError> {
+        buf.drain(..self.consumed);
+        self.result
+    }
+}
+
 /// The first 32 bytes as hex, with an ellipsis when there were more: for log lines.
 pub fn hex_preview(bytes: &[u8]) -> String {
     const MAX: usize = 32;
@@ -76,3 +101,6 @@ pub fn hex_preview(bytes: &[u8]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod testkit;
