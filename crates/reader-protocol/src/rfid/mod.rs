@@ -8,3 +8,4 @@
 //! still decodes.
 
 pub mod raceresult;
+pub mod ultra;
