@@ -8,4 +8,5 @@
 //! still decodes.
 
 pub mod raceresult;
+pub mod ipico;
 pub mod ultra;
