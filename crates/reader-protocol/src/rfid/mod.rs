@@ -9,4 +9,5 @@
 
 pub mod raceresult;
 pub mod ipico;
+pub mod jchip;
 pub mod ultra;
