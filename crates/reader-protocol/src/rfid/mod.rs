@@ -10,4 +10,5 @@
 pub mod raceresult;
 pub mod ipico;
 pub mod jchip;
+pub mod mylaps;
 pub mod ultra;
