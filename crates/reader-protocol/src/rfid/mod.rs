@@ -8,6 +8,7 @@
 //! still decodes.
 
 pub mod raceresult;
+pub mod chronotrack;
 pub mod ipico;
 pub mod jchip;
 pub mod mylaps;
