@@ -57,11 +57,26 @@ pub struct TagRead {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("malformed {protocol} frame: {reason} (bytes: {})", hex_preview(bytes))]
-    Malformed { protocol: &'static str, reason: String, bytes: Vec<u8> },
+    Malformed {
+        protocol: &'static str,
+        reason: String,
+        bytes: Vec<u8>,
+    },
     #[error("{protocol} frame over {limit} bytes discarded")]
-    TooLong { protocol: &'static str, limit: usize },
-    #[error("{protocol} checksum mismatch: expected {expected:#x}, got {got:#x} (bytes: {})", hex_preview(bytes))]
-    Checksum { protocol: &'static str, expected: u32, got: u32, bytes: Vec<u8> },
+    TooLong {
+        protocol: &'static str,
+        limit: usize,
+    },
+    #[error(
+        "{protocol} checksum mismatch: expected {expected:#x}, got {got:#x} (bytes: {})",
+        hex_preview(bytes)
+    )]
+    Checksum {
+        protocol: &'static str,
+        expected: u32,
+        got: u32,
+        bytes: Vec<u8>,
+    },
 }
 
 /// What one decoding step did with the front of a byte slice.

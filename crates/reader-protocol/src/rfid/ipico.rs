@@ -65,14 +65,24 @@ pub struct IpicoClock {
 impl IpicoClock {
     /// Microseconds since 1970-01-01T00:00 local (the reader has no time-zone notion).
     pub fn local_micros(self) -> i64 {
-        let tod = ((u64::from(self.hour) * 60 + u64::from(self.minute)) * 60 + u64::from(self.second)) * 1_000_000
+        let tod = ((u64::from(self.hour) * 60 + u64::from(self.minute)) * 60
+            + u64::from(self.second))
+            * 1_000_000
             + u64::from(self.centis) * 10_000;
-        local_micros(2000 + i64::from(self.year), u32::from(self.month), u32::from(self.day), tod)
+        local_micros(
+            2000 + i64::from(self.year),
+            u32::from(self.month),
+            u32::from(self.day),
+            tod,
+        )
     }
 
     fn is_valid(self) -> bool {
-        is_valid_date(2000 + i64::from(self.year), u32::from(self.month), u32::from(self.day))
-            && self.hour < 24
+        is_valid_date(
+            2000 + i64::from(self.year),
+            u32::from(self.month),
+            u32::from(self.day),
+        ) && self.hour < 24
             && self.minute < 60
             && self.second < 60
             && self.centis < 100
@@ -97,9 +107,17 @@ impl IpicoClock {
 
     fn to_bcd(self, with_centis: bool) -> Vec<u8> {
         let bcd = |v: u8| ((v / 10) << 4) | (v % 10);
-        let mut v = [self.year, self.month, self.day, self.weekday, self.hour, self.minute, self.second]
-            .map(bcd)
-            .to_vec();
+        let mut v = [
+            self.year,
+            self.month,
+            self.day,
+            self.weekday,
+            self.hour,
+            self.minute,
+            self.second,
+        ]
+        .map(bcd)
+        .to_vec();
         if with_centis {
             v.push(self.centis);
         }
@@ -154,11 +172,16 @@ impl TagRecord {
     /// Parses a record line (no line end), checking the LRC.
     pub fn parse(line: &[u8]) -> Result<TagRecord, DecodeError> {
         if !line.starts_with(b"aa") || (line.len() != 36 && line.len() != 42) {
-            return Err(malformed(PROTOCOL, format!("tag record of {} characters, expected 36 or 42", line.len()), line));
+            return Err(malformed(
+                PROTOCOL,
+                format!("tag record of {} characters, expected 36 or 42", line.len()),
+                line,
+            ));
         }
         let n = line.len();
         let body = &line[2..n - 2];
-        let got = hex_byte(&line[n - 2..]).ok_or_else(|| malformed(PROTOCOL, "bad lrc digits", line))?;
+        let got =
+            hex_byte(&line[n - 2..]).ok_or_else(|| malformed(PROTOCOL, "bad lrc digits", line))?;
         let expected = lrc(body);
         if got != expected {
             return Err(DecodeError::Checksum {
@@ -170,7 +193,11 @@ impl TagRecord {
         }
         let bad = |name: &str| malformed(PROTOCOL, format!("bad {name} in tag record"), line);
         let hex = |i: usize, name: &str| hex_byte(&line[i..i + 2]).ok_or_else(|| bad(name));
-        let dec = |i: usize, name: &str| fixed_digits(&line[i..i + 2], 2).map(|v| v as u8).ok_or_else(|| bad(name));
+        let dec = |i: usize, name: &str| {
+            fixed_digits(&line[i..i + 2], 2)
+                .map(|v| v as u8)
+                .ok_or_else(|| bad(name))
+        };
         let tag = &line[4..16];
         if !tag.iter().all(u8::is_ascii_hexdigit) {
             return Err(bad("tag id"));
@@ -189,7 +216,11 @@ impl TagRecord {
             return Err(bad("date or time"));
         }
         let tto = if n == 42 {
-            Some(Tto { index: hex(34, "tto index")?, page: hex(36, "tto page")?, status: hex(38, "tto status")? })
+            Some(Tto {
+                index: hex(34, "tto index")?,
+                page: hex(36, "tto page")?,
+                status: hex(38, "tto status")?,
+            })
         } else {
             None
         };
@@ -209,7 +240,17 @@ impl TagRecord {
         let _ = write!(
             out,
             "aa{:02x}{}{:02x}{:02x}{:02}{:02}{:02}{:02}{:02}{:02}{:02x}",
-            self.reader_id, self.tag_id, self.i_count, self.q_count, t.year, t.month, t.day, t.hour, t.minute, t.second, t.centis
+            self.reader_id,
+            self.tag_id,
+            self.i_count,
+            self.q_count,
+            t.year,
+            t.month,
+            t.day,
+            t.hour,
+            t.minute,
+            t.second,
+            t.centis
         );
         if let Some(tto) = self.tto {
             let _ = write!(out, "{:02x}{:02x}{:02x}", tto.index, tto.page, tto.status);
@@ -253,7 +294,11 @@ impl ControlFrame {
     pub fn parse(line: &[u8]) -> Result<ControlFrame, DecodeError> {
         let checked = line.starts_with(b"ab");
         if !(checked || line.starts_with(b"ac")) || line.len() < 10 || line.len() % 2 != 0 {
-            return Err(malformed(PROTOCOL, format!("control frame of {} characters", line.len()), line));
+            return Err(malformed(
+                PROTOCOL,
+                format!("control frame of {} characters", line.len()),
+                line,
+            ));
         }
         let bad = |what: &str| malformed(PROTOCOL, format!("bad {what} in control frame"), line);
         let n = line.len();
@@ -275,14 +320,31 @@ impl ControlFrame {
         if n != 10 + 2 * n_data {
             return Err(bad("length"));
         }
-        let data = line[8..n - 2].chunks(2).map(hex_byte).collect::<Option<Vec<u8>>>().ok_or_else(|| bad("data"))?;
-        Ok(ControlFrame { reader_id, instruction, query, data })
+        let data = line[8..n - 2]
+            .chunks(2)
+            .map(hex_byte)
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| bad("data"))?;
+        Ok(ControlFrame {
+            reader_id,
+            instruction,
+            query,
+            data,
+        })
     }
 
     fn write(&self, out: &mut Vec<u8>) {
         let start = out.len();
-        let len = if self.query { 0xff } else { self.data.len().min(0xfe) };
-        let _ = write!(out, "ab{:02x}{:02x}{:02x}", self.reader_id, len, self.instruction);
+        let len = if self.query {
+            0xff
+        } else {
+            self.data.len().min(0xfe)
+        };
+        let _ = write!(
+            out,
+            "ab{:02x}{:02x}{:02x}",
+            self.reader_id, len, self.instruction
+        );
         for b in self.data.iter().take(if self.query { 0 } else { len }) {
             let _ = write!(out, "{b:02x}");
         }
@@ -303,12 +365,23 @@ fn hex_byte(s: &[u8]) -> Option<u8> {
 pub enum Message {
     Tag(TagRecord),
     /// Reply to get-clock (instruction `0x02`): the clock and the config byte.
-    Clock { reader_id: u8, clock: IpicoClock, config: u8 },
+    Clock {
+        reader_id: u8,
+        clock: IpicoClock,
+        config: u8,
+    },
     /// Acknowledgement: the instruction echoed with no data.
-    Ack { reader_id: u8, instruction: u8 },
+    Ack {
+        reader_id: u8,
+        instruction: u8,
+    },
     /// Unsolicited trigger (gun button) event, instruction `0x2c`: BCD date and time, hundredths,
     /// and two bytes of unknown meaning.
-    Trigger { reader_id: u8, clock: IpicoClock, extra: [u8; 2] },
+    Trigger {
+        reader_id: u8,
+        clock: IpicoClock,
+        extra: [u8; 2],
+    },
     /// Any other control frame.
     Control(ControlFrame),
     /// A text line such as the banner.
@@ -319,20 +392,47 @@ impl Message {
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Message::Tag(t) => t.write(out),
-            Message::Clock { reader_id, clock, config } => {
+            Message::Clock {
+                reader_id,
+                clock,
+                config,
+            } => {
                 let mut data = clock.to_bcd(true);
                 data.push(*config);
-                ControlFrame { reader_id: *reader_id, instruction: instruction::GET_DATE_TIME, query: false, data }
-                    .write(out);
+                ControlFrame {
+                    reader_id: *reader_id,
+                    instruction: instruction::GET_DATE_TIME,
+                    query: false,
+                    data,
+                }
+                .write(out);
             }
-            Message::Ack { reader_id, instruction } => {
-                ControlFrame { reader_id: *reader_id, instruction: *instruction, query: false, data: vec![] }.write(out);
+            Message::Ack {
+                reader_id,
+                instruction,
+            } => {
+                ControlFrame {
+                    reader_id: *reader_id,
+                    instruction: *instruction,
+                    query: false,
+                    data: vec![],
+                }
+                .write(out);
             }
-            Message::Trigger { reader_id, clock, extra } => {
+            Message::Trigger {
+                reader_id,
+                clock,
+                extra,
+            } => {
                 let mut data = clock.to_bcd(true);
                 data.extend_from_slice(extra);
-                ControlFrame { reader_id: *reader_id, instruction: instruction::TRIGGER_EVENT, query: false, data }
-                    .write(out);
+                ControlFrame {
+                    reader_id: *reader_id,
+                    instruction: instruction::TRIGGER_EVENT,
+                    query: false,
+                    data,
+                }
+                .write(out);
             }
             Message::Control(c) => c.write(out),
             Message::Text(s) => out.extend_from_slice(s.as_bytes()),
@@ -356,7 +456,11 @@ pub fn decode(buf: &mut Vec<u8>) -> Result<Option<Message>, DecodeError> {
 /// Decodes one message from the front of `bytes`; blank lines are skipped.
 pub fn decode_slice(bytes: &[u8]) -> Decoded<Message> {
     decode_lines(bytes, Terminator::Lf, MAX_LINE, PROTOCOL, |line| {
-        if line.is_empty() { Ok(None) } else { parse_line(line).map(Some) }
+        if line.is_empty() {
+            Ok(None)
+        } else {
+            parse_line(line).map(Some)
+        }
     })
 }
 
@@ -369,16 +473,27 @@ pub fn parse_line(line: &[u8]) -> Result<Message, DecodeError> {
         let c = ControlFrame::parse(line)?;
         let reader_id = c.reader_id;
         return Ok(match (c.instruction, c.query, c.data.as_slice()) {
-            (_, false, []) => Message::Ack { reader_id, instruction: c.instruction },
+            (_, false, []) => Message::Ack {
+                reader_id,
+                instruction: c.instruction,
+            },
             (instruction::GET_DATE_TIME, false, [clock @ .., config]) if clock.len() == 8 => {
                 match IpicoClock::from_bcd(clock) {
-                    Some(clock) => Message::Clock { reader_id, clock, config: *config },
+                    Some(clock) => Message::Clock {
+                        reader_id,
+                        clock,
+                        config: *config,
+                    },
                     None => Message::Control(c),
                 }
             }
             (instruction::TRIGGER_EVENT, false, [clock @ .., x, y]) if clock.len() == 8 => {
                 match IpicoClock::from_bcd(clock) {
-                    Some(clock) => Message::Trigger { reader_id, clock, extra: [*x, *y] },
+                    Some(clock) => Message::Trigger {
+                        reader_id,
+                        clock,
+                        extra: [*x, *y],
+                    },
                     None => Message::Control(c),
                 }
             }
@@ -451,7 +566,11 @@ pub fn decode_command(buf: &mut Vec<u8>) -> Result<Option<Command>, DecodeError>
 /// Decodes one host command from the front of `bytes`; blank lines are skipped.
 pub fn decode_command_slice(bytes: &[u8]) -> Decoded<Command> {
     decode_lines(bytes, Terminator::Lf, MAX_LINE, PROTOCOL, |line| {
-        if line.is_empty() { Ok(None) } else { parse_command(line).map(Some) }
+        if line.is_empty() {
+            Ok(None)
+        } else {
+            parse_command(line).map(Some)
+        }
     })
 }
 

@@ -7,9 +7,9 @@
 //! A malformed frame is consumed and reported as a typed [`crate::DecodeError`]; the next frame
 //! still decodes.
 
-pub mod raceresult;
 pub mod chronotrack;
 pub mod ipico;
 pub mod jchip;
 pub mod mylaps;
+pub mod raceresult;
 pub mod ultra;

@@ -7,10 +7,11 @@ fn cs(h: u64, m: u64, s: u64, hundredths: u64) -> u64 {
     ((h * 60 + m) * 60 + s) * 1_000_000 + hundredths * 10_000
 }
 
-fn rec(format: &str, seq: u64, loc: &str, tag: &str, time: u64, f5: &str, reader: &str, f7: &str) -> CtRecord {
+/// `[format, seq, location, tag, field5, reader id, field7]` and the time of day.
+fn rec([format, seq, loc, tag, f5, reader, f7]: [&str; 7], time: u64) -> CtRecord {
     CtRecord {
         format: format.into(),
-        seq,
+        seq: seq.parse().unwrap(),
         location: loc.into(),
         tag: tag.into(),
         time: CtTime::TimeOfDay(time),
@@ -23,12 +24,27 @@ fn rec(format: &str, seq: u64, loc: &str, tag: &str, time: u64, f5: &str, reader
 #[test]
 fn golden_tag_lines() {
     let bytes = include_bytes!("../../../test_data/chronotrack/tag_lines.txt");
-    let got: Vec<Message> = decode_whole(bytes, decode).into_iter().map(|r| r.unwrap()).collect();
+    let got: Vec<Message> = decode_whole(bytes, decode)
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     let expect = vec![
-        Message::Read(rec("CT01_33", 1, "start", "9478", cs(14, 2, 15, 31), "0", "0F2A38", "1")),
-        Message::GunTime(rec("CT01_33", 4, "start", "guntime", cs(7, 45, 1, 1), "0", "DF239A", "0")),
-        Message::NewLocation(rec("CT01_33", 2038, "30k", "newlocation", cs(9, 15, 21, 0), "0", "ED932A", "0")),
-        Message::Read(rec("CT01_13", 24, "START", "50101", cs(15, 54, 48, 90), "1", "117F37", "8")),
+        Message::Read(rec(
+            ["CT01_33", "1", "start", "9478", "0", "0F2A38", "1"],
+            cs(14, 2, 15, 31),
+        )),
+        Message::GunTime(rec(
+            ["CT01_33", "4", "start", "guntime", "0", "DF239A", "0"],
+            cs(7, 45, 1, 1),
+        )),
+        Message::NewLocation(rec(
+            ["CT01_33", "2038", "30k", "newlocation", "0", "ED932A", "0"],
+            cs(9, 15, 21, 0),
+        )),
+        Message::Read(rec(
+            ["CT01_13", "24", "START", "50101", "1", "117F37", "8"],
+            cs(15, 54, 48, 90),
+        )),
     ];
     assert_eq!(got, expect);
     let mut again = Vec::new();
@@ -47,16 +63,29 @@ fn golden_tag_lines() {
             hits: None,
         }
     );
-    assert_eq!(got[0].to_tag_read().unwrap().antenna, None, "CT01_33 field 7 is not an antenna");
+    assert_eq!(
+        got[0].to_tag_read().unwrap().antenna,
+        None,
+        "CT01_33 field 7 is not an antenna"
+    );
     assert_eq!(got[1].to_tag_read(), None, "a gun time is not a tag read");
 }
 
 #[test]
 fn golden_server_handshake() {
     let bytes = include_bytes!("../../../test_data/chronotrack/server_handshake.txt");
-    let got: Vec<Command> = decode_whole(bytes, decode_command).into_iter().map(|r| r.unwrap()).collect();
+    let got: Vec<Command> = decode_whole(bytes, decode_command)
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     let mut expect: Vec<Command> = handshake("racetime", "1").into_iter().skip(1).collect();
-    expect.extend([Command::Start { location: None, seq: None }, Command::Ping]);
+    expect.extend([
+        Command::Start {
+            location: None,
+            seq: None,
+        },
+        Command::Ping,
+    ]);
     assert_eq!(got, expect);
     let mut again = Vec::new();
     expect.iter().for_each(|c| c.encode(&mut again));
@@ -66,16 +95,30 @@ fn golden_server_handshake() {
 #[test]
 fn client_handshake_lines() {
     let mut buf = b"SimpleClient~2.1~CTP01\r\nack~getconnectionid~abc\r\nack~geteventinfo~City Run~42~10k\r\nack~getlocations~start~30k~finish\r\nack~ping\r\nerr~start~no such location\r\n".to_vec();
-    let got: Vec<Message> = testkit::drain(&mut buf, decode).into_iter().map(|r| r.unwrap()).collect();
+    let got: Vec<Message> = testkit::drain(&mut buf, decode)
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     assert_eq!(
         got,
         vec![
-            Message::Greeting { name: "SimpleClient".into(), version: "2.1".into(), protocol: "CTP01".into() },
+            Message::Greeting {
+                name: "SimpleClient".into(),
+                version: "2.1".into(),
+                protocol: "CTP01".into()
+            },
             Message::ConnectionId("abc".into()),
-            Message::EventInfo { name: "City Run".into(), id: "42".into(), description: "10k".into() },
+            Message::EventInfo {
+                name: "City Run".into(),
+                id: "42".into(),
+                description: "10k".into()
+            },
             Message::Locations(vec!["start".into(), "30k".into(), "finish".into()]),
             Message::Pong,
-            Message::Error { command: "start".into(), message: "no such location".into() },
+            Message::Error {
+                command: "start".into(),
+                message: "no such location".into()
+            },
         ]
     );
 }
@@ -84,10 +127,19 @@ fn client_handshake_lines() {
 fn time_formats() {
     // 2008-10-16 is day 14168.
     let iso = 14_168 * 86_400_000_000 + cs(14, 2, 15, 31) as i64;
-    assert_eq!(CtTime::parse(b"2008-10-16T14:02:15.31"), Some(CtTime::Iso(iso)));
-    assert_eq!(CtTime::parse(b"1224165735.31"), Some(CtTime::Unix(1_224_165_735_310_000)));
+    assert_eq!(
+        CtTime::parse(b"2008-10-16T14:02:15.31"),
+        Some(CtTime::Iso(iso))
+    );
+    assert_eq!(
+        CtTime::parse(b"1224165735.31"),
+        Some(CtTime::Unix(1_224_165_735_310_000))
+    );
     assert_eq!(CtTime::parse(b"50535310"), Some(CtTime::Msecs(50_535_310)));
-    assert_eq!(CtTime::Iso(iso).reader_time(), ReaderTime::LocalDateTime(iso));
+    assert_eq!(
+        CtTime::Iso(iso).reader_time(),
+        ReaderTime::LocalDateTime(iso)
+    );
     let mut out = Vec::new();
     CtTime::Iso(iso).write(&mut out);
     assert_eq!(out, b"2008-10-16T14:02:15.31");
@@ -96,16 +148,27 @@ fn time_formats() {
 #[test]
 fn start_with_resume_point() {
     let mut out = Vec::new();
-    Command::Start { location: Some("30k".into()), seq: Some(2038) }.encode(&mut out);
+    Command::Start {
+        location: Some("30k".into()),
+        seq: Some(2038),
+    }
+    .encode(&mut out);
     assert_eq!(out, b"start~30k~2038\r\n");
 }
 
 #[test]
 fn malformed_line_is_typed_and_the_next_survives() {
-    let mut buf = b"CT01_33~x~start~9478~14:02:15.31~0~0F2A38~1\r\nCT01_33~1~start~9478\r\nack~ping\r\n".to_vec();
+    let mut buf =
+        b"CT01_33~x~start~9478~14:02:15.31~0~0F2A38~1\r\nCT01_33~1~start~9478\r\nack~ping\r\n"
+            .to_vec();
     let e = decode(&mut buf).unwrap_err();
     assert!(e.to_string().contains("bad sequence number \"x\""), "{e}");
-    assert!(decode(&mut buf).unwrap_err().to_string().contains("4 fields"));
+    assert!(
+        decode(&mut buf)
+            .unwrap_err()
+            .to_string()
+            .contains("4 fields")
+    );
     assert_eq!(decode(&mut buf), Ok(Some(Message::Pong)));
 }
 
@@ -135,16 +198,18 @@ fn arb_record() -> impl Strategy<Value = CtRecord> {
         "[0-9A-F]{6}",
         "[0-9]{0,2}",
     )
-        .prop_map(|(format, seq, location, tag, time, field5, reader_id, field7)| CtRecord {
-            format: format.into(),
-            seq,
-            location,
-            tag,
-            time,
-            field5,
-            reader_id,
-            field7,
-        })
+        .prop_map(
+            |(format, seq, location, tag, time, field5, reader_id, field7)| CtRecord {
+                format: format.into(),
+                seq,
+                location,
+                tag,
+                time,
+                field5,
+                reader_id,
+                field7,
+            },
+        )
 }
 
 fn arb_message() -> impl Strategy<Value = Message> {
@@ -164,13 +229,20 @@ fn arb_message() -> impl Strategy<Value = Message> {
 
 fn arb_command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        (word(), word(), any::<u32>()).prop_map(|(name, version, n_settings)| Command::Greeting { name, version, n_settings }),
-        ("[a-z-]{1,12}", field_text("~\r\n", 8)).prop_map(|(key, value)| Command::Setting { key, value }),
+        (word(), word(), any::<u32>()).prop_map(|(name, version, n_settings)| Command::Greeting {
+            name,
+            version,
+            n_settings
+        }),
+        ("[a-z-]{1,12}", field_text("~\r\n", 8))
+            .prop_map(|(key, value)| Command::Setting { key, value }),
         Just(Command::GetConnectionId),
         Just(Command::GetEventInfo),
         Just(Command::GetLocations),
-        proptest::option::of((word(), any::<Option<u64>>()))
-            .prop_map(|l| Command::Start { location: l.as_ref().map(|(l, _)| l.clone()), seq: l.and_then(|(_, s)| s) }),
+        proptest::option::of((word(), any::<Option<u64>>())).prop_map(|l| Command::Start {
+            location: l.as_ref().map(|(l, _)| l.clone()),
+            seq: l.and_then(|(_, s)| s)
+        }),
         proptest::option::of(word()).prop_map(|location| Command::Stop { location }),
         Just(Command::Ping),
     ]
