@@ -6,8 +6,9 @@
 //!
 //! Layout:
 //! - [`rfid`]: one module per reader vendor protocol (`rfid/<vendor>.rs`), each with
-//!   `decode(&mut Vec<u8>) -> Result<Option<Message>, DecodeError>` framing over a stream buffer and
-//!   `encode` for the other direction.
+//!   `decode(&mut Vec<u8>) -> Result<Option<Message>, DecodeError>` framing over a stream buffer,
+//!   `decode_slice(&[u8]) -> Decoded<Message>` (the same without moving bytes), `decode_command` for
+//!   reader emulators, and `encode` for both directions.
 //! - [`files`]: read files for offline import (the neutral CSV; decoder backup files).
 //! - [`TagRead`]: what every vendor's tag report becomes, still in the reader's own time base
 //!   ([`ReaderTime`]); the edge turns it into a [`timing_core::Read`] in UTC.
