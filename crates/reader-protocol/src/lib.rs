@@ -6,8 +6,9 @@
 //!
 //! Layout:
 //! - [`rfid`]: one module per reader vendor protocol (`rfid/<vendor>.rs`), each with
-//!   `decode(&mut Vec<u8>) -> Result<Option<Message>, DecodeError>` framing over a stream buffer and
-//!   `encode` for the other direction.
+//!   `decode(&mut Vec<u8>) -> Result<Option<Message>, DecodeError>` framing over a stream buffer,
+//!   `decode_slice(&[u8]) -> Decoded<Message>` (the same without moving bytes), `decode_command` for
+//!   reader emulators, and `encode` for both directions.
 //! - [`files`]: read files for offline import (the neutral CSV; decoder backup files).
 //! - [`TagRead`]: what every vendor's tag report becomes, still in the reader's own time base
 //!   ([`ReaderTime`]); the edge turns it into a [`timing_core::Read`] in UTC.
@@ -16,6 +17,9 @@
 
 pub mod files;
 pub mod rfid;
+
+mod field;
+mod framing;
 
 use timing_core::{Rssi, Timestamp};
 
@@ -54,11 +58,48 @@ pub struct TagRead {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("malformed {protocol} frame: {reason} (bytes: {})", hex_preview(bytes))]
-    Malformed { protocol: &'static str, reason: String, bytes: Vec<u8> },
+    Malformed {
+        protocol: &'static str,
+        reason: String,
+        bytes: Vec<u8>,
+    },
     #[error("{protocol} frame over {limit} bytes discarded")]
-    TooLong { protocol: &'static str, limit: usize },
-    #[error("{protocol} checksum mismatch: expected {expected:#x}, got {got:#x} (bytes: {})", hex_preview(bytes))]
-    Checksum { protocol: &'static str, expected: u32, got: u32, bytes: Vec<u8> },
+    TooLong {
+        protocol: &'static str,
+        limit: usize,
+    },
+    #[error(
+        "{protocol} checksum mismatch: expected {expected:#x}, got {got:#x} (bytes: {})",
+        hex_preview(bytes)
+    )]
+    Checksum {
+        protocol: &'static str,
+        expected: u32,
+        got: u32,
+        bytes: Vec<u8>,
+    },
+}
+
+/// What one decoding step did with the front of a byte slice.
+///
+/// Every vendor module has `decode_slice(&[u8]) -> Decoded<Message>` beside
+/// `decode(&mut Vec<u8>)`: the slice form lets a caller walk a large buffer with an offset
+/// instead of moving the remaining bytes after every frame, and is what `decode` is built on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decoded<T> {
+    /// Bytes used up from the front of the input: one frame (with any blank lines before it), a
+    /// discarded bad frame, or the droppable middle of an over-long line still waiting for its end.
+    pub consumed: usize,
+    /// `Ok(None)`: no complete frame in the rest of the input; more bytes are needed.
+    pub result: Result<Option<T>, DecodeError>,
+}
+
+impl<T> Decoded<T> {
+    /// Removes the consumed bytes from the front of `buf` and returns the result.
+    pub fn apply(self, buf: &mut Vec<u8>) -> Result<Option<T>, DecodeError> {
+        buf.drain(..self.consumed);
+        self.result
+    }
 }
 
 /// The first 32 bytes as hex, with an ellipsis when there were more: for log lines.
@@ -76,3 +117,6 @@ pub fn hex_preview(bytes: &[u8]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod testkit;
