@@ -1538,6 +1538,79 @@ fn u32_list(c: &mut Cursor<'_>, n: u16, what: &str) -> Res<Vec<u32>> {
 }
 
 impl ReaderCapabilities {
+    /// Impinj's IANA private enterprise number, the `DeviceManufacturerName` of Speedway / R700.
+    pub const IMPINJ: u32 = 25882;
+
+    /// A minimal but complete capability set for a reader emulator: one UHF band (US FCC, 50
+    /// hopping channels), transmit power 10.00–30.00 dBm in 0.25 dB steps (indices 1–81), two
+    /// C1G2 RF modes (0 = max throughput, 1000 = Impinj AutoSet), one ROSpec at a time, and
+    /// `max_antennas` Gen2 antennas. Plausible values, not copied from a real reader; they hold
+    /// everything sllurp's client reads from this message (antenna count, power table, modes).
+    pub fn minimal(max_antennas: u16, firmware_version: &str) -> ReaderCapabilities {
+        let mode = |mode_identifier, dr_64_3, modulation, bdr_bps, pie, min_tari_ns, max_tari_ns| C1G2RfMode {
+            mode_identifier,
+            dr_64_3,
+            epc_hag_tc_conformance: false,
+            modulation,
+            forward_link_modulation: 2,
+            spectral_mask: 2,
+            bdr_bps,
+            pie,
+            min_tari_ns,
+            max_tari_ns,
+            step_tari_ns: 0,
+        };
+        ReaderCapabilities {
+            status: LlrpStatus::success(),
+            general: Some(GeneralDeviceCapabilities {
+                max_antennas,
+                can_set_antenna_properties: false,
+                has_utc_clock: true,
+                manufacturer: Self::IMPINJ,
+                model: 0,
+                firmware_version: firmware_version.to_string(),
+                receive_sensitivities: vec![(1, 0)],
+                gpio: (0, 0),
+                air_protocols: (1..=max_antennas).map(|a| (a, vec![1])).collect(),
+            }),
+            llrp: Some(LlrpCapabilities {
+                can_do_rf_survey: false,
+                can_report_buffer_fill_warning: false,
+                supports_client_request_op_spec: false,
+                can_do_tag_inventory_state_aware_singulation: false,
+                supports_event_and_report_holding: true,
+                max_priority_levels: 1,
+                client_request_op_spec_timeout_ms: 0,
+                max_rospecs: 1,
+                max_specs_per_rospec: 1,
+                max_inventory_parameter_specs_per_ai_spec: 1,
+                max_access_specs: 0,
+                max_op_specs_per_access_spec: 0,
+            }),
+            regulatory: Some(RegulatoryCapabilities {
+                country_code: 840,
+                communications_standard: 1,
+                uhf_band: Some(UhfBandCapabilities {
+                    transmit_power_levels: (0..81).map(|i| (i + 1, 1000 + 25 * i as i16)).collect(),
+                    frequency: FrequencyInformation {
+                        hopping: true,
+                        hop_tables: vec![(1, (0..50).map(|i| 902_750 + 500 * i).collect())],
+                        fixed_frequencies_khz: None,
+                    },
+                    rf_modes: vec![
+                        mode(0, true, 0, 640_000, 1500, 6250, 6250),
+                        mode(1000, false, 2, 250_000, 2000, 20_000, 25_000),
+                    ],
+                }),
+            }),
+            c1g2: Some(C1G2LlrpCapabilities {
+                can_support_block_erase: false,
+                can_support_block_write: true,
+                max_select_filters_per_query: 2,
+            }),
+        }
+    }
+
     pub(super) fn decode(body: &[u8]) -> Res<ReaderCapabilities> {
         let mut status = None;
         let mut caps = ReaderCapabilities::default();
