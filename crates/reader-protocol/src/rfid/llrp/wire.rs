@@ -40,7 +40,10 @@ impl<'a> Cursor<'a> {
 
     pub(super) fn take(&mut self, n: usize, what: &str) -> Res<&'a [u8]> {
         if self.bytes.len() < n {
-            return fault!("truncated {what}: need {n} bytes, {} left", self.bytes.len());
+            return fault!(
+                "truncated {what}: need {n} bytes, {} left",
+                self.bytes.len()
+            );
         }
         let (head, tail) = self.bytes.split_at(n);
         self.bytes = tail;
@@ -91,17 +94,17 @@ impl<'a> Cursor<'a> {
 /// parameter list is then unreadable and the message is malformed.
 pub(super) fn tv_len(ty: u8) -> Option<usize> {
     Some(match ty {
-        1 => 2,                                // AntennaID
-        2..=5 => 8,                            // First/LastSeenTimestamp UTC/Uptime
-        6 => 1,                                // PeakRSSI
-        7 | 8 => 2,                            // ChannelIndex, TagSeenCount
-        9 => 4,                                // ROSpecID
-        10..=12 => 2,                          // InventoryParameterSpecID, C1G2_CRC, C1G2_PC
-        13 => 12,                              // EPC-96
-        14 | 15 | 17 => 2,                     // SpecIndex, ClientRequestOpSpecResult, OpSpecID
-        16 => 4,                               // AccessSpecID
-        18 => 4,                               // C1G2SingulationDetails (1.1)
-        19 | 20 => 2,                          // C1G2_XPC_W1, C1G2_XPC_W2 (1.1)
+        1 => 2,            // AntennaID
+        2..=5 => 8,        // First/LastSeenTimestamp UTC/Uptime
+        6 => 1,            // PeakRSSI
+        7 | 8 => 2,        // ChannelIndex, TagSeenCount
+        9 => 4,            // ROSpecID
+        10..=12 => 2,      // InventoryParameterSpecID, C1G2_CRC, C1G2_PC
+        13 => 12,          // EPC-96
+        14 | 15 | 17 => 2, // SpecIndex, ClientRequestOpSpecResult, OpSpecID
+        16 => 4,           // AccessSpecID
+        18 => 4,           // C1G2SingulationDetails (1.1)
+        19 | 20 => 2,      // C1G2_XPC_W1, C1G2_XPC_W2 (1.1)
         _ => return None,
     })
 }
@@ -141,7 +144,10 @@ impl<'a> Params<'a> {
             }
             let value = &self.rest[1..1 + n];
             self.rest = &self.rest[1 + n..];
-            return Ok(Param { ty: u16::from(ty), value });
+            return Ok(Param {
+                ty: u16::from(ty),
+                value,
+            });
         }
         if self.rest.len() < 4 {
             return fault!("truncated tlv header: {} bytes left", self.rest.len());
@@ -232,7 +238,10 @@ impl<'a> Writer<'a> {
                 self.bytes(v);
             }
             Err(_) => {
-                self.fail(EncodeError::FieldTooLong { field: what, len: v.len() });
+                self.fail(EncodeError::FieldTooLong {
+                    field: what,
+                    len: v.len(),
+                });
                 self.u16(0);
             }
         }
@@ -243,7 +252,10 @@ impl<'a> Writer<'a> {
         match u16::try_from(n) {
             Ok(n) => self.u16(n),
             Err(_) => {
-                self.fail(EncodeError::FieldTooLong { field: what, len: n });
+                self.fail(EncodeError::FieldTooLong {
+                    field: what,
+                    len: n,
+                });
                 self.u16(0);
             }
         }
@@ -279,7 +291,10 @@ impl<'a> Writer<'a> {
         let ty = u16::from_be_bytes([self.out[mark], self.out[mark + 1]]);
         match u16::try_from(len) {
             Ok(n) => self.out[mark + 2..mark + 4].copy_from_slice(&n.to_be_bytes()),
-            Err(_) => self.fail(EncodeError::ParameterTooLong { param_type: ty, len }),
+            Err(_) => self.fail(EncodeError::ParameterTooLong {
+                param_type: ty,
+                len,
+            }),
         }
     }
 
