@@ -78,6 +78,25 @@ pub enum DecodeError {
         got: u32,
         bytes: Vec<u8>,
     },
+    /// The stream lost its framing: the decoder dropped its whole buffer because no later byte
+    /// can be trusted, and the caller must reset the connection. Returned by protocols that have
+    /// no sync marker to recover at (LLRP) when a frame header is impossible.
+    #[error(
+        "{protocol} stream out of sync, reset the connection: {reason} (bytes: {})",
+        hex_preview(bytes)
+    )]
+    Desync {
+        protocol: &'static str,
+        reason: String,
+        bytes: Vec<u8>,
+    },
+}
+
+impl DecodeError {
+    /// True when the stream cannot continue: the connection must be reset (see [`DecodeError::Desync`]).
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, DecodeError::Desync { .. })
+    }
 }
 
 /// What one decoding step did with the front of a byte slice.
