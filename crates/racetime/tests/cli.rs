@@ -19,7 +19,17 @@ fn s(p: &Path) -> &str {
 fn generated(seed: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let event = repo().join("config/demo");
-    let out = racetime(&["generate", "--event", s(&event), "--seed", &seed.to_string(), "--runners", "120,80", "--out", s(dir.path())]);
+    let out = racetime(&[
+        "generate",
+        "--event",
+        s(&event),
+        "--seed",
+        &seed.to_string(),
+        "--runners",
+        "120,80",
+        "--out",
+        s(dir.path()),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     dir
 }
@@ -113,7 +123,10 @@ fn garbage_read_lines_are_counted_by_line_and_the_rest_is_processed() {
     assert!(stderr.contains("dirty.csv:4: bad timestamp \"not\""), "{stderr}");
     assert!(stderr.contains("dirty.csv:11: unknown timing point \"km99\""), "{stderr}");
     assert!(stderr.contains("bad lines: 2"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(d.join("standings.csv")).unwrap(), std::fs::read_to_string(d.join("truth.csv")).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(d.join("standings.csv")).unwrap(),
+        std::fs::read_to_string(d.join("truth.csv")).unwrap()
+    );
 }
 
 #[test]
@@ -122,7 +135,11 @@ fn bad_config_or_participants_exit_2_with_position_and_write_nothing() {
     let d = dir.path();
     let bad_event = d.join("bad-event");
     std::fs::create_dir_all(&bad_event).unwrap();
-    let text = std::fs::read_to_string(repo().join("config/demo/event.toml")).unwrap().replacen("distance_m = 42195", "distance_m = \"far\"", 1);
+    let text = std::fs::read_to_string(repo().join("config/demo/event.toml")).unwrap().replacen(
+        "distance_m = 42195",
+        "distance_m = \"far\"",
+        1,
+    );
     std::fs::write(bad_event.join("event.toml"), text).unwrap();
     let standings = d.join("standings.csv");
     let run = |event: &Path, participants: &Path| {

@@ -23,9 +23,7 @@ fn tag(i: u32) -> TagReportData {
 fn stream(n_messages: u32, tags_per_message: u32) -> Vec<u8> {
     let mut out = Vec::new();
     for m in 0..n_messages {
-        let tags = (0..tags_per_message)
-            .map(|i| tag(m * tags_per_message + i))
-            .collect();
+        let tags = (0..tags_per_message).map(|i| tag(m * tags_per_message + i)).collect();
         llrp::encode(&Message::new(m, Body::RoAccessReport(tags)), &mut out).unwrap();
     }
     out
@@ -64,10 +62,7 @@ fn bench(c: &mut Criterion) {
                     loop {
                         let (consumed, result) = llrp::decode_prefix(rest);
                         match result.unwrap() {
-                            Some(Message {
-                                body: Body::RoAccessReport(tags),
-                                ..
-                            }) => n_tags += tags.len(),
+                            Some(Message { body: Body::RoAccessReport(tags), .. }) => n_tags += tags.len(),
                             Some(_) => {}
                             None => break,
                         }
@@ -78,10 +73,7 @@ fn bench(c: &mut Criterion) {
             },
         );
         group.bench_with_input(
-            BenchmarkId::new(
-                "decode_to_tag_reads",
-                format!("{n_messages}x{tags_per_message}"),
-            ),
+            BenchmarkId::new("decode_to_tag_reads", format!("{n_messages}x{tags_per_message}")),
             &bytes,
             |b, bytes| {
                 b.iter(|| {

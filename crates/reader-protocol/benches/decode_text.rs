@@ -41,17 +41,8 @@ fn count<M>(bytes: &[u8], decode_slice: fn(&[u8]) -> Decoded<M>) -> usize {
 fn raceresult_stream() -> Vec<u8> {
     build(
         |i| {
-            let date = raceresult::DecoderDate {
-                year: 2024,
-                month: 6,
-                day: 2,
-            };
-            let mut p = raceresult::Passing::new(
-                i as u64 + 1,
-                "ZICAD30",
-                Some(date),
-                34_265_123_000 + i as u64 * 1000,
-            );
+            let date = raceresult::DecoderDate { year: 2024, month: 6, day: 2 };
+            let mut p = raceresult::Passing::new(i as u64 + 1, "ZICAD30", Some(date), 34_265_123_000 + i as u64 * 1000);
             p.event_id = Some(0);
             p.hits = Some(40 + (i % 50) as u32);
             p.max_rssi = Some(-50 - (i % 30) as i32);
@@ -72,9 +63,7 @@ type Stream = (&'static str, Vec<u8>, fn(&[u8]) -> usize);
 
 fn streams() -> Vec<Stream> {
     vec![
-        ("raceresult", raceresult_stream(), |b| {
-            count(b, raceresult::decode_slice)
-        }),
+        ("raceresult", raceresult_stream(), |b| count(b, raceresult::decode_slice)),
         (
             "ultra",
             build(
@@ -147,16 +136,9 @@ fn streams() -> Vec<Stream> {
             "mylaps",
             build(
                 |i| {
-                    let mut p = mylaps::Passing::new(
-                        &format!("{:07}", i % 5000),
-                        47_490_904_000 + i as u64 * 1000,
-                    );
+                    let mut p = mylaps::Passing::new(&format!("{:07}", i % 5000), 47_490_904_000 + i as u64 * 1000);
                     p.chip_type = Some("UH".into());
-                    p.date = Some(mylaps::MylapsDate {
-                        year: 12,
-                        month: 6,
-                        day: 6,
-                    });
+                    p.date = Some(mylaps::MylapsDate { year: 12, month: 6, day: 6 });
                     p.lap = Some(3);
                     p.device = Some(4);
                     p.reader = Some(0);
@@ -164,11 +146,7 @@ fn streams() -> Vec<Stream> {
                     p.group = Some(0);
                     p.bib = Some(format!("{}", i % 5000));
                     p.bib_text = p.bib.clone();
-                    mylaps::Message::Passings {
-                        name: "10KM".into(),
-                        passings: vec![p],
-                        counter: i as u64,
-                    }
+                    mylaps::Message::Passings { name: "10KM".into(), passings: vec![p], counter: i as u64 }
                 },
                 mylaps::Message::encode,
             ),
@@ -215,9 +193,7 @@ fn decode_text(c: &mut Criterion) {
             let mut n = 0;
             for chunk in bytes.chunks(64 * 1024) {
                 buf.extend_from_slice(chunk);
-                while let Some(m) =
-                    raceresult::decode(&mut buf).unwrap_or_else(|e: DecodeError| panic!("{e}"))
-                {
+                while let Some(m) = raceresult::decode(&mut buf).unwrap_or_else(|e: DecodeError| panic!("{e}")) {
                     black_box(m);
                     n += 1;
                 }

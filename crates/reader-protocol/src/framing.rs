@@ -72,45 +72,25 @@ pub(crate) fn decode_lines<T>(
                 match parse(body) {
                     Ok(None) => continue,
                     result => {
-                        return Decoded {
-                            consumed: pos,
-                            result,
-                        };
+                        return Decoded { consumed: pos, result };
                     }
                 }
             }
             Line::TooLong(n) => {
-                return Decoded {
-                    consumed: pos + n,
-                    result: Err(DecodeError::TooLong {
-                        protocol,
-                        limit: max,
-                    }),
-                };
+                return Decoded { consumed: pos + n, result: Err(DecodeError::TooLong { protocol, limit: max }) };
             }
             Line::Incomplete(skip) => {
-                return Decoded {
-                    consumed: pos + skip,
-                    result: Ok(None),
-                };
+                return Decoded { consumed: pos + skip, result: Ok(None) };
             }
         }
     }
 }
 
 /// A [`DecodeError::Malformed`] carrying (a bounded copy of) the offending frame.
-pub(crate) fn malformed(
-    protocol: &'static str,
-    reason: impl Into<String>,
-    bytes: &[u8],
-) -> DecodeError {
+pub(crate) fn malformed(protocol: &'static str, reason: impl Into<String>, bytes: &[u8]) -> DecodeError {
     // Keep a little more than hex_preview shows, so logs can tell frames apart.
     const KEEP: usize = 256;
-    DecodeError::Malformed {
-        protocol,
-        reason: reason.into(),
-        bytes: bytes[..bytes.len().min(KEEP)].to_vec(),
-    }
+    DecodeError::Malformed { protocol, reason: reason.into(), bytes: bytes[..bytes.len().min(KEEP)].to_vec() }
 }
 
 #[cfg(test)]

@@ -58,38 +58,16 @@ pub struct TagRead {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("malformed {protocol} frame: {reason} (bytes: {})", hex_preview(bytes))]
-    Malformed {
-        protocol: &'static str,
-        reason: String,
-        bytes: Vec<u8>,
-    },
+    Malformed { protocol: &'static str, reason: String, bytes: Vec<u8> },
     #[error("{protocol} frame over {limit} bytes discarded")]
-    TooLong {
-        protocol: &'static str,
-        limit: usize,
-    },
-    #[error(
-        "{protocol} checksum mismatch: expected {expected:#x}, got {got:#x} (bytes: {})",
-        hex_preview(bytes)
-    )]
-    Checksum {
-        protocol: &'static str,
-        expected: u32,
-        got: u32,
-        bytes: Vec<u8>,
-    },
+    TooLong { protocol: &'static str, limit: usize },
+    #[error("{protocol} checksum mismatch: expected {expected:#x}, got {got:#x} (bytes: {})", hex_preview(bytes))]
+    Checksum { protocol: &'static str, expected: u32, got: u32, bytes: Vec<u8> },
     /// The stream lost its framing: the decoder dropped its whole buffer because no later byte
     /// can be trusted, and the caller must reset the connection. Returned by protocols that have
     /// no sync marker to recover at (LLRP) when a frame header is impossible.
-    #[error(
-        "{protocol} stream out of sync, reset the connection: {reason} (bytes: {})",
-        hex_preview(bytes)
-    )]
-    Desync {
-        protocol: &'static str,
-        reason: String,
-        bytes: Vec<u8>,
-    },
+    #[error("{protocol} stream out of sync, reset the connection: {reason} (bytes: {})", hex_preview(bytes))]
+    Desync { protocol: &'static str, reason: String, bytes: Vec<u8> },
 }
 
 impl DecodeError {

@@ -31,11 +31,7 @@ pub(crate) fn drain<M>(buf: &mut Vec<u8>, decode: DecodeFn<M>) -> Vec<Result<M, 
 }
 
 /// Decodes `bytes` fed in pieces cut at `cuts` (taken modulo the length), draining after each piece.
-pub(crate) fn decode_chunked<M>(
-    bytes: &[u8],
-    cuts: &[usize],
-    decode: DecodeFn<M>,
-) -> Vec<Result<M, DecodeError>> {
+pub(crate) fn decode_chunked<M>(bytes: &[u8], cuts: &[usize], decode: DecodeFn<M>) -> Vec<Result<M, DecodeError>> {
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
     points.push(0);
     points.push(bytes.len());
@@ -55,14 +51,8 @@ pub(crate) fn decode_whole<M>(bytes: &[u8], decode: DecodeFn<M>) -> Vec<Result<M
 }
 
 /// Arbitrary bytes, half of them drawn from a protocol's own alphabet so parsers get exercised deeply.
-pub(crate) fn noisy_bytes(
-    alphabet: &'static [u8],
-    max_len: usize,
-) -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(
-        prop_oneof![any::<u8>(), proptest::sample::select(alphabet)],
-        0..max_len,
-    )
+pub(crate) fn noisy_bytes(alphabet: &'static [u8], max_len: usize) -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(prop_oneof![any::<u8>(), proptest::sample::select(alphabet)], 0..max_len)
 }
 
 /// Decoding arbitrary bytes, whole or in pieces, neither panics nor stalls.
@@ -82,12 +72,7 @@ pub(crate) fn check_rechunk<M: PartialEq + Debug>(
     let pieces = decode_chunked(stream, cuts, decode);
     prop_assert_eq!(&whole, &pieces);
     let ok: Vec<&M> = whole.iter().filter_map(|r| r.as_ref().ok()).collect();
-    prop_assert_eq!(
-        ok,
-        expected.iter().collect::<Vec<_>>(),
-        "stream {:?}",
-        String::from_utf8_lossy(stream)
-    );
+    prop_assert_eq!(ok, expected.iter().collect::<Vec<_>>(), "stream {:?}", String::from_utf8_lossy(stream));
     Ok(())
 }
 
@@ -115,10 +100,7 @@ pub(crate) fn check_garbage<M: PartialEq + Debug>(
 }
 
 /// Arbitrary bytes without any of `forbidden`, then `end`: one garbage frame, sometimes over 1 KiB.
-pub(crate) fn garbage_frame(
-    forbidden: &'static [u8],
-    end: &'static [u8],
-) -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn garbage_frame(forbidden: &'static [u8], end: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         4 => proptest::collection::vec(any::<u8>(), 0..40),
         1 => proptest::collection::vec(any::<u8>(), 1030..1100),

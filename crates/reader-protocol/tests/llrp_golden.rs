@@ -10,26 +10,22 @@
 use std::path::PathBuf;
 
 use reader_protocol::rfid::llrp::{
-    self, AiSpecStopTrigger, AntennaEvent, Body, C1G2EpcMemorySelector, C1G2InventoryCommand,
-    C1G2RfControl, C1G2SingulationControl, ContentSelector, Epc, EventNotificationState,
-    EventTimestamp, Identification, KeepaliveSpec, LlrpStatus, Message, ReaderCapabilities,
-    ReaderConfig, ReaderConfigResponse, ReaderEventNotificationData, RfTransmitter, RoReportSpec,
-    RoSpecEvent, RoSpecStartTrigger, RoSpecStopTrigger, TagObservationTrigger, TagReportData,
-    connection_attempt, event_type, status_code,
+    self, AiSpecStopTrigger, AntennaEvent, Body, C1G2EpcMemorySelector, C1G2InventoryCommand, C1G2RfControl,
+    C1G2SingulationControl, ContentSelector, Epc, EventNotificationState, EventTimestamp, Identification,
+    KeepaliveSpec, LlrpStatus, Message, ReaderCapabilities, ReaderConfig, ReaderConfigResponse,
+    ReaderEventNotificationData, RfTransmitter, RoReportSpec, RoSpecEvent, RoSpecStartTrigger, RoSpecStopTrigger,
+    TagObservationTrigger, TagReportData, connection_attempt, event_type, status_code,
 };
 use reader_protocol::{ReaderTime, TagRead};
 use timing_core::{Rssi, Timestamp};
 
 fn path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("test_data/llrp")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data/llrp").join(name)
 }
 
 /// The bytes of a fixture: hex pairs, `#` lines are comments.
 fn fixture(name: &str) -> Vec<u8> {
-    let text =
-        std::fs::read_to_string(path(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"));
+    let text = std::fs::read_to_string(path(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"));
     text.lines()
         .filter(|l| !l.trim_start().starts_with('#'))
         .flat_map(str::split_whitespace)
@@ -42,9 +38,7 @@ fn fixture(name: &str) -> Vec<u8> {
 fn decode_fixture(name: &str) -> Message {
     let bytes = fixture(name);
     let mut buf = bytes.clone();
-    let m = llrp::decode(&mut buf)
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-        .expect("whole message");
+    let m = llrp::decode(&mut buf).unwrap_or_else(|e| panic!("{name}: {e}")).expect("whole message");
     assert!(buf.is_empty(), "{name}: {} bytes left over", buf.len());
     let mut out = Vec::new();
     llrp::encode(&m, &mut out).unwrap();
@@ -65,10 +59,7 @@ fn llrp_rs_reader_event_notification_from_a_reader() {
     let m = decode_fixture("llrp_rs_reader_event_notification.hex");
     let mut data = ReaderEventNotificationData::at(EventTimestamp::Utc(1_557_458_516_414_125));
     data.connection_attempt = Some(connection_attempt::SUCCESS);
-    assert_eq!(
-        m,
-        Message::new(0x3afb_30a7, Body::ReaderEventNotification(data))
-    );
+    assert_eq!(m, Message::new(0x3afb_30a7, Body::ReaderEventNotification(data)));
     // 1557458516414125 us is 2019-05-10 03:21:56.414125 UTC, as the capture notes say.
     let t = chrono::DateTime::from_timestamp_micros(1_557_458_516_414_125).unwrap();
     assert_eq!(t.to_rfc3339(), "2019-05-10T03:21:56.414125+00:00");
@@ -79,21 +70,11 @@ fn llrp_rs_add_rospec() {
     let Body::AddRoSpec(spec) = decode_fixture("llrp_rs_add_rospec.hex").body else {
         panic!("not an ADD_ROSPEC");
     };
-    assert_eq!(
-        (spec.rospec_id, spec.priority, spec.current_state),
-        (1, 0, 0)
-    );
-    assert_eq!(
-        spec.start_trigger,
-        RoSpecStartTrigger::of_type(RoSpecStartTrigger::IMMEDIATE)
-    );
+    assert_eq!((spec.rospec_id, spec.priority, spec.current_state), (1, 0, 0));
+    assert_eq!(spec.start_trigger, RoSpecStartTrigger::of_type(RoSpecStartTrigger::IMMEDIATE));
     assert_eq!(
         spec.stop_trigger,
-        RoSpecStopTrigger {
-            trigger_type: RoSpecStopTrigger::DURATION,
-            duration_ms: 3000,
-            gpi: None
-        }
+        RoSpecStopTrigger { trigger_type: RoSpecStopTrigger::DURATION, duration_ms: 3000, gpi: None }
     );
     assert_eq!(spec.ai_specs.len(), 1);
     let ai = &spec.ai_specs[0];
@@ -107,15 +88,8 @@ fn llrp_rs_add_rospec() {
         ant.inventory_commands,
         vec![C1G2InventoryCommand {
             tag_inventory_state_aware: false,
-            rf_control: Some(C1G2RfControl {
-                mode_index: 0,
-                tari_ns: 0
-            }),
-            singulation: Some(C1G2SingulationControl {
-                session: 1,
-                tag_population: 1,
-                tag_transit_time_ms: 0
-            }),
+            rf_control: Some(C1G2RfControl { mode_index: 0, tari_ns: 0 }),
+            singulation: Some(C1G2SingulationControl { session: 1, tag_population: 1, tag_transit_time_ms: 0 }),
         }]
     );
     assert_eq!(spec.report_spec, None);
@@ -127,28 +101,16 @@ fn llrp_rs_add_rospec() {
 #[test]
 fn spec_bare_messages() {
     check("spec_keepalive.hex", Message::new(0, Body::Keepalive));
-    check(
-        "spec_keepalive_ack.hex",
-        Message::new(0, Body::KeepaliveAck),
-    );
-    check(
-        "spec_enable_rospec.hex",
-        Message::new(101, Body::EnableRoSpec { rospec_id: 1 }),
-    );
-    check(
-        "spec_start_rospec.hex",
-        Message::new(102, Body::StartRoSpec { rospec_id: 1 }),
-    );
+    check("spec_keepalive_ack.hex", Message::new(0, Body::KeepaliveAck));
+    check("spec_enable_rospec.hex", Message::new(101, Body::EnableRoSpec { rospec_id: 1 }));
+    check("spec_start_rospec.hex", Message::new(102, Body::StartRoSpec { rospec_id: 1 }));
     check(
         "spec_set_reader_config_keepalive.hex",
         Message::new(
             202,
             Body::SetReaderConfig {
                 reset_to_factory_default: false,
-                config: ReaderConfig {
-                    keepalive: Some(KeepaliveSpec::periodic(2000)),
-                    ..ReaderConfig::default()
-                },
+                config: ReaderConfig { keepalive: Some(KeepaliveSpec::periodic(2000)), ..ReaderConfig::default() },
             },
         ),
     );
@@ -218,54 +180,19 @@ fn fixtures_concatenated_decode_as_a_stream() {
 
 #[test]
 fn sllurp_simple_requests() {
-    check(
-        "sllurp_get_reader_capabilities.hex",
-        Message::new(1, Body::GetReaderCapabilities { requested_data: 0 }),
-    );
+    check("sllurp_get_reader_capabilities.hex", Message::new(1, Body::GetReaderCapabilities { requested_data: 0 }));
     check(
         "sllurp_get_reader_config.hex",
-        Message::new(
-            2,
-            Body::GetReaderConfig {
-                antenna_id: 0,
-                requested_data: 0,
-                gpi_port: 0,
-                gpo_port: 0,
-            },
-        ),
+        Message::new(2, Body::GetReaderConfig { antenna_id: 0, requested_data: 0, gpi_port: 0, gpo_port: 0 }),
     );
-    check(
-        "sllurp_enable_rospec.hex",
-        Message::new(8, Body::EnableRoSpec { rospec_id: 1 }),
-    );
-    check(
-        "sllurp_start_rospec.hex",
-        Message::new(9, Body::StartRoSpec { rospec_id: 1 }),
-    );
-    check(
-        "sllurp_stop_rospec.hex",
-        Message::new(10, Body::StopRoSpec { rospec_id: 1 }),
-    );
-    check(
-        "sllurp_disable_rospec_all.hex",
-        Message::new(11, Body::DisableRoSpec { rospec_id: 0 }),
-    );
-    check(
-        "sllurp_delete_rospec_all.hex",
-        Message::new(12, Body::DeleteRoSpec { rospec_id: 0 }),
-    );
-    check(
-        "sllurp_enable_events_and_reports.hex",
-        Message::new(13, Body::EnableEventsAndReports),
-    );
-    check(
-        "sllurp_keepalive_ack.hex",
-        Message::new(14, Body::KeepaliveAck),
-    );
-    check(
-        "sllurp_close_connection.hex",
-        Message::new(15, Body::CloseConnection),
-    );
+    check("sllurp_enable_rospec.hex", Message::new(8, Body::EnableRoSpec { rospec_id: 1 }));
+    check("sllurp_start_rospec.hex", Message::new(9, Body::StartRoSpec { rospec_id: 1 }));
+    check("sllurp_stop_rospec.hex", Message::new(10, Body::StopRoSpec { rospec_id: 1 }));
+    check("sllurp_disable_rospec_all.hex", Message::new(11, Body::DisableRoSpec { rospec_id: 0 }));
+    check("sllurp_delete_rospec_all.hex", Message::new(12, Body::DeleteRoSpec { rospec_id: 0 }));
+    check("sllurp_enable_events_and_reports.hex", Message::new(13, Body::EnableEventsAndReports));
+    check("sllurp_keepalive_ack.hex", Message::new(14, Body::KeepaliveAck));
+    check("sllurp_close_connection.hex", Message::new(15, Body::CloseConnection));
 }
 
 #[test]
@@ -275,25 +202,14 @@ fn sllurp_get_reader_config_swaps_antenna_and_requested_data() {
     // sllurp's client only ever sends all-zero fields (see `sllurp_simple_requests`).
     check(
         "sllurp_get_reader_config_antenna1_keepalive.hex",
-        Message::new(
-            3,
-            Body::GetReaderConfig {
-                antenna_id: 0x0800,
-                requested_data: 1,
-                gpi_port: 0,
-                gpo_port: 0,
-            },
-        ),
+        Message::new(3, Body::GetReaderConfig { antenna_id: 0x0800, requested_data: 1, gpi_port: 0, gpo_port: 0 }),
     );
 }
 
 #[test]
 fn sllurp_set_reader_config() {
     let states = (0..=8)
-        .map(|t| EventNotificationState {
-            event_type: t,
-            enabled: t == event_type::ROSPEC || t == event_type::ANTENNA,
-        })
+        .map(|t| EventNotificationState { event_type: t, enabled: t == event_type::ROSPEC || t == event_type::ANTENNA })
         .collect();
     check(
         "sllurp_set_reader_config.hex",
@@ -311,13 +227,7 @@ fn sllurp_set_reader_config() {
     );
     check(
         "sllurp_set_reader_config_factory_reset.hex",
-        Message::new(
-            5,
-            Body::SetReaderConfig {
-                reset_to_factory_default: true,
-                config: ReaderConfig::default(),
-            },
-        ),
+        Message::new(5, Body::SetReaderConfig { reset_to_factory_default: true, config: ReaderConfig::default() }),
     );
 }
 
@@ -327,10 +237,7 @@ fn sllurp_timing_add_rospec() {
         panic!("not an ADD_ROSPEC");
     };
     assert_eq!(spec.rospec_id, 1);
-    assert_eq!(
-        spec.start_trigger.trigger_type,
-        RoSpecStartTrigger::IMMEDIATE
-    );
+    assert_eq!(spec.start_trigger.trigger_type, RoSpecStartTrigger::IMMEDIATE);
     assert_eq!(spec.stop_trigger, RoSpecStopTrigger::null());
     let ai = &spec.ai_specs[0];
     assert_eq!(ai.antenna_ids, vec![1, 2]);
@@ -351,32 +258,15 @@ fn sllurp_timing_add_rospec() {
         }
     );
     let ants = &ai.inventory_parameter_specs[0].antenna_configurations;
-    assert_eq!(
-        ants.iter().map(|a| a.antenna_id).collect::<Vec<_>>(),
-        vec![1, 2]
-    );
+    assert_eq!(ants.iter().map(|a| a.antenna_id).collect::<Vec<_>>(), vec![1, 2]);
     for a in ants {
-        assert_eq!(
-            a.transmitter,
-            Some(RfTransmitter {
-                hop_table_id: 1,
-                channel_index: 1,
-                transmit_power: 81
-            })
-        );
+        assert_eq!(a.transmitter, Some(RfTransmitter { hop_table_id: 1, channel_index: 1, transmit_power: 81 }));
         assert_eq!(
             a.inventory_commands,
             vec![C1G2InventoryCommand {
                 tag_inventory_state_aware: false,
-                rf_control: Some(C1G2RfControl {
-                    mode_index: 1000,
-                    tari_ns: 0
-                }),
-                singulation: Some(C1G2SingulationControl {
-                    session: 2,
-                    tag_population: 32,
-                    tag_transit_time_ms: 0
-                }),
+                rf_control: Some(C1G2RfControl { mode_index: 1000, tari_ns: 0 }),
+                singulation: Some(C1G2SingulationControl { session: 2, tag_population: 32, tag_transit_time_ms: 0 }),
             }]
         );
     }
@@ -386,10 +276,7 @@ fn sllurp_timing_add_rospec() {
             trigger: RoReportSpec::TRIGGER_N_TAGS_OR_END_OF_AI_SPEC,
             n: 0,
             content: ContentSelector::TIMING,
-            epc_memory_selector: Some(C1G2EpcMemorySelector {
-                crc: false,
-                pc_bits: false
-            }),
+            epc_memory_selector: Some(C1G2EpcMemorySelector { crc: false, pc_bits: false }),
         })
     );
 }
@@ -399,21 +286,12 @@ fn sllurp_vendor_parameters_are_skipped() {
     let bytes = fixture("sllurp_add_rospec_vendor.hex");
     let mut buf = bytes.clone();
     let m = llrp::decode(&mut buf).unwrap().unwrap();
-    let Body::AddRoSpec(spec) = &m.body else {
-        panic!("not an ADD_ROSPEC")
-    };
+    let Body::AddRoSpec(spec) = &m.body else { panic!("not an ADD_ROSPEC") };
     assert_eq!(spec.rospec_id, 7);
     assert_eq!(spec.stop_trigger.duration_ms, 2500);
-    assert_eq!(
-        spec.ai_specs[0].stop_trigger.trigger_type,
-        AiSpecStopTrigger::DURATION
-    );
-    let cmd = &spec.ai_specs[0].inventory_parameter_specs[0].antenna_configurations[0]
-        .inventory_commands[0];
-    assert_eq!(
-        cmd.singulation.map(|s| (s.session, s.tag_population)),
-        Some((2, 4))
-    );
+    assert_eq!(spec.ai_specs[0].stop_trigger.trigger_type, AiSpecStopTrigger::DURATION);
+    let cmd = &spec.ai_specs[0].inventory_parameter_specs[0].antenna_configurations[0].inventory_commands[0];
+    assert_eq!(cmd.singulation.map(|s| (s.session, s.tag_population)), Some((2, 4)));
     // sllurp's default selector: ROSpecID, AntennaID, PeakRSSI, LastSeenTimestamp, TagSeenCount.
     let content = spec.report_spec.as_ref().unwrap().content;
     assert_eq!(content.0, 0x9580);
@@ -429,19 +307,15 @@ fn sllurp_vendor_parameters_are_skipped() {
 fn sllurp_reader_event_notification() {
     let mut data = ReaderEventNotificationData::at(EventTimestamp::Utc(1_717_320_000_123_456));
     data.connection_attempt = Some(connection_attempt::SUCCESS);
-    check(
-        "sllurp_reader_event_notification.hex",
-        Message::new(16, Body::ReaderEventNotification(data)),
-    );
+    check("sllurp_reader_event_notification.hex", Message::new(16, Body::ReaderEventNotification(data)));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Our reader-side frames, decoded by sllurp in tests/interop/llrp_frames.py
 
 fn ours() -> Vec<(&'static str, Message)> {
-    let mut tag0 = TagReportData::new(Epc::Epc96([
-        0xe2, 0x00, 0x10, 0x18, 0x86, 0x0b, 0x01, 0x29, 0x07, 0x00, 0xd0, 0xd8,
-    ]));
+    let mut tag0 =
+        TagReportData::new(Epc::Epc96([0xe2, 0x00, 0x10, 0x18, 0x86, 0x0b, 0x01, 0x29, 0x07, 0x00, 0xd0, 0xd8]));
     tag0.rospec_id = Some(1);
     tag0.antenna_id = Some(2);
     tag0.peak_rssi_dbm = Some(-58);
@@ -450,10 +324,7 @@ fn ours() -> Vec<(&'static str, Message)> {
     tag0.tag_seen_count = Some(3);
     let mut tag1 = TagReportData::new(Epc::Bits {
         bit_len: 128,
-        bytes: vec![
-            0x30, 0x08, 0x33, 0xb2, 0xdd, 0xd9, 0x01, 0x40, 0x00, 0x00, 0x00, 0x00, 0xab, 0xcd,
-            0x00, 0x01,
-        ],
+        bytes: vec![0x30, 0x08, 0x33, 0xb2, 0xdd, 0xd9, 0x01, 0x40, 0x00, 0x00, 0x00, 0x00, 0xab, 0xcd, 0x00, 0x01],
     });
     tag1.antenna_id = Some(1);
     tag1.peak_rssi_dbm = Some(-71);
@@ -463,15 +334,8 @@ fn ours() -> Vec<(&'static str, Message)> {
     let mut connected = ReaderEventNotificationData::at(EventTimestamp::Utc(1_717_320_000_000_000));
     connected.connection_attempt = Some(connection_attempt::SUCCESS);
     let mut events = ReaderEventNotificationData::at(EventTimestamp::Utc(1_717_320_000_100_000));
-    events.rospec_event = Some(RoSpecEvent {
-        event_type: 0,
-        rospec_id: 1,
-        preempting_rospec_id: 0,
-    });
-    events.antenna_event = Some(AntennaEvent {
-        event_type: 1,
-        antenna_id: 2,
-    });
+    events.rospec_event = Some(RoSpecEvent { event_type: 0, rospec_id: 1, preempting_rospec_id: 0 });
+    events.antenna_event = Some(AntennaEvent { event_type: 1, antenna_id: 2 });
 
     let config = ReaderConfigResponse {
         status: LlrpStatus::success(),
@@ -480,10 +344,7 @@ fn ours() -> Vec<(&'static str, Message)> {
             reader_id: vec![0, 0x16, 0x25, 0x12, 0x34, 0x56, 0x78, 0x9a],
         }),
         config: ReaderConfig {
-            event_notifications: Some(vec![EventNotificationState {
-                event_type: event_type::ROSPEC,
-                enabled: true,
-            }]),
+            event_notifications: Some(vec![EventNotificationState { event_type: event_type::ROSPEC, enabled: true }]),
             antenna_configurations: vec![],
             ro_report_spec: Some(RoReportSpec::every_tag()),
             keepalive: Some(KeepaliveSpec::periodic(10_000)),
@@ -491,52 +352,22 @@ fn ours() -> Vec<(&'static str, Message)> {
         },
     };
     vec![
-        (
-            "ours_ro_access_report.hex",
-            Message::new(21, Body::RoAccessReport(vec![tag0, tag1])),
-        ),
-        (
-            "ours_reader_event_notification_connected.hex",
-            Message::new(0, Body::ReaderEventNotification(connected)),
-        ),
-        (
-            "ours_reader_event_notification_rospec_antenna.hex",
-            Message::new(0, Body::ReaderEventNotification(events)),
-        ),
+        ("ours_ro_access_report.hex", Message::new(21, Body::RoAccessReport(vec![tag0, tag1]))),
+        ("ours_reader_event_notification_connected.hex", Message::new(0, Body::ReaderEventNotification(connected))),
+        ("ours_reader_event_notification_rospec_antenna.hex", Message::new(0, Body::ReaderEventNotification(events))),
         (
             "ours_get_reader_capabilities_response.hex",
             Message::new(
                 1,
-                Body::GetReaderCapabilitiesResponse(Box::new(ReaderCapabilities::minimal(
-                    4,
-                    "racetime 0.0.0",
-                ))),
+                Body::GetReaderCapabilitiesResponse(Box::new(ReaderCapabilities::minimal(4, "racetime 0.0.0"))),
             ),
         ),
-        (
-            "ours_get_reader_config_response.hex",
-            Message::new(2, Body::GetReaderConfigResponse(Box::new(config))),
-        ),
-        (
-            "ours_set_reader_config_response.hex",
-            Message::new(4, Body::SetReaderConfigResponse(LlrpStatus::success())),
-        ),
-        (
-            "ours_add_rospec_response.hex",
-            Message::new(6, Body::AddRoSpecResponse(LlrpStatus::success())),
-        ),
-        (
-            "ours_enable_rospec_response.hex",
-            Message::new(8, Body::EnableRoSpecResponse(LlrpStatus::success())),
-        ),
-        (
-            "ours_delete_rospec_response.hex",
-            Message::new(12, Body::DeleteRoSpecResponse(LlrpStatus::success())),
-        ),
-        (
-            "ours_close_connection_response.hex",
-            Message::new(15, Body::CloseConnectionResponse(LlrpStatus::success())),
-        ),
+        ("ours_get_reader_config_response.hex", Message::new(2, Body::GetReaderConfigResponse(Box::new(config)))),
+        ("ours_set_reader_config_response.hex", Message::new(4, Body::SetReaderConfigResponse(LlrpStatus::success()))),
+        ("ours_add_rospec_response.hex", Message::new(6, Body::AddRoSpecResponse(LlrpStatus::success()))),
+        ("ours_enable_rospec_response.hex", Message::new(8, Body::EnableRoSpecResponse(LlrpStatus::success()))),
+        ("ours_delete_rospec_response.hex", Message::new(12, Body::DeleteRoSpecResponse(LlrpStatus::success()))),
+        ("ours_close_connection_response.hex", Message::new(15, Body::CloseConnectionResponse(LlrpStatus::success()))),
         (
             "ours_error_message.hex",
             Message {
@@ -576,11 +407,7 @@ fn our_reader_frames_are_byte_stable() {
         if bless {
             std::fs::write(path(name), to_fixture_text(name, &m, &bytes)).unwrap();
         }
-        assert_eq!(
-            bytes,
-            fixture(name),
-            "{name}: encoder output changed; rerun the sllurp check"
-        );
+        assert_eq!(bytes, fixture(name), "{name}: encoder output changed; rerun the sllurp check");
         assert_eq!(decode_fixture(name), m, "{name}");
     }
 }

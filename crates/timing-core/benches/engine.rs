@@ -34,7 +34,12 @@ fn recompute(c: &mut Criterion, race: &SimRace, reads: &[Read]) {
             b.iter_batched(
                 || reads.to_vec(),
                 |reads| {
-                    let (engine, _) = Engine::replay(race.course.clone(), EngineOptions { dedup_reads, events: false }, reads, guns.clone());
+                    let (engine, _) = Engine::replay(
+                        race.course.clone(),
+                        EngineOptions { dedup_reads, events: false },
+                        reads,
+                        guns.clone(),
+                    );
                     assert_eq!(engine.counters().n_reads as usize, reads_len(&engine));
                     engine
                 },

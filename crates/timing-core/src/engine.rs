@@ -459,7 +459,13 @@ impl Engine {
             return c;
         }
         let c = self.chips.len() as u32;
-        self.chips.push(ChipState { chip: chip.clone(), owner: None, lines: Vec::new(), n_reads: 0, seen: FxHashSet::default() });
+        self.chips.push(ChipState {
+            chip: chip.clone(),
+            owner: None,
+            lines: Vec::new(),
+            n_reads: 0,
+            seen: FxHashSet::default(),
+        });
         self.chip_index.insert(chip.clone(), c);
         c
     }
@@ -707,10 +713,10 @@ impl Engine {
                 self.events.push_back(RaceEvent::Passing { participant: p, split, passing: *passing });
             }
         }
-        if let (Some(gun_time), Some(chip_time)) = (new.gun_time, new.chip_time) {
-            if (old.gun_time, old.chip_time) != (new.gun_time, new.chip_time) {
-                self.events.push_back(RaceEvent::Finished { participant: p, gun_time, chip_time });
-            }
+        if let (Some(gun_time), Some(chip_time)) = (new.gun_time, new.chip_time)
+            && (old.gun_time, old.chip_time) != (new.gun_time, new.chip_time)
+        {
+            self.events.push_back(RaceEvent::Finished { participant: p, gun_time, chip_time });
         }
         if old.status != new.status || old.flags != new.flags {
             self.events.push_back(RaceEvent::StatusChanged { participant: p, status: new.status(), flags: new.flags });

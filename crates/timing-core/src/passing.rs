@@ -149,8 +149,7 @@ pub fn resolve(inp: &Inputs<'_>) -> ParticipantResult {
     let limit = gun + race.time_limit;
     let mut anchor = (start.at, 0u32);
     let first = start_idx.map_or(0, |s| s + 1);
-    for i in first..n {
-        let split = &race.splits[i];
+    for (i, split) in race.splits.iter().enumerate().skip(first) {
         let chosen = match inp.manual[i] {
             Some(at) => Some(Passing { at, provenance: Provenance::Manual, hits: 0 }),
             None => {
@@ -190,8 +189,8 @@ pub fn resolve(inp: &Inputs<'_>) -> ParticipantResult {
         let mut run = 0;
         let mut longest = 0;
         let mut any = false;
-        for i in first..last {
-            if race.splits[i].mandatory && passings[i].is_none() {
+        for (split, passing) in race.splits[first..last].iter().zip(&passings[first..last]) {
+            if split.mandatory && passing.is_none() {
                 run += 1;
                 any = true;
                 longest = longest.max(run);

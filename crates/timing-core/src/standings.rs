@@ -17,7 +17,9 @@ pub struct Row {
 /// then results under review, then DNF, DSQ and DNS; bib order within equal keys.
 pub fn standings(engine: &Engine, final_standings: bool) -> Vec<Row> {
     let course = engine.course();
-    let mut rows: Vec<(u16, u8, i64, (u64, &str), Row)> = course
+    // (race, status class, rank time, bib order, row)
+    type Keyed<'a> = (u16, u8, i64, (u64, &'a str), Row);
+    let mut rows: Vec<Keyed<'_>> = course
         .participants
         .iter()
         .enumerate()

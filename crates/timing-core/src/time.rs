@@ -136,7 +136,7 @@ impl fmt::Display for Elapsed {
         write!(f, "{sign}{h}:{m:02}:{s:02}")?;
         if frac == 0 {
             Ok(())
-        } else if frac % 1000 == 0 {
+        } else if frac.is_multiple_of(1000) {
             write!(f, ".{:03}", frac / 1000)
         } else {
             write!(f, ".{frac:06}")

@@ -23,10 +23,7 @@ fn parse_line(line: &[u8]) -> Option<Result<TagRead, DecodeError>> {
     }
     let start = line.windows(2).position(|w| w == b"aa").unwrap_or(0);
     let mut record = &line[start..];
-    record = record
-        .strip_suffix(b"\\")
-        .unwrap_or(record)
-        .trim_ascii_end();
+    record = record.strip_suffix(b"\\").unwrap_or(record).trim_ascii_end();
     if record.len() == 38 || record.len() == 44 {
         match &record[record.len() - 2..] {
             b"LS" if SKIP_LAST_SEEN => return None,

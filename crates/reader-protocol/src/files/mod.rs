@@ -54,12 +54,7 @@ pub fn sniff(bytes: &[u8]) -> Option<FileFormat> {
         .map(|(_, line)| line.trim_ascii())
         .filter(|line| !line.is_empty())
         .take(SNIFF_LINES)
-        .find_map(|line| {
-            DETECTORS
-                .iter()
-                .find(|(_, looks_like)| looks_like(line))
-                .map(|(f, _)| *f)
-        })
+        .find_map(|line| DETECTORS.iter().find(|(_, looks_like)| looks_like(line)).map(|(f, _)| *f))
 }
 
 /// Parses a whole file in the given format.
@@ -81,10 +76,7 @@ pub(crate) fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
             return None;
         }
         let rest = &bytes[pos..];
-        let end = rest
-            .iter()
-            .position(|&b| b == b'\n' || b == b'\r')
-            .unwrap_or(rest.len());
+        let end = rest.iter().position(|&b| b == b'\n' || b == b'\r').unwrap_or(rest.len());
         let mut next = end + 1;
         if rest.get(end) == Some(&b'\r') && rest.get(end + 1) == Some(&b'\n') {
             next += 1;
@@ -103,11 +95,7 @@ pub(crate) fn parse_lines(
     lines(bytes)
         .filter_map(|(n, line)| {
             let line = line.trim_ascii();
-            if line.is_empty() {
-                None
-            } else {
-                parse_line(line).map(|r| (n, r))
-            }
+            if line.is_empty() { None } else { parse_line(line).map(|r| (n, r)) }
         })
         .collect()
 }

@@ -16,8 +16,8 @@
 use std::io::Write;
 
 use crate::field::{
-    MICROS_PER_SEC, fields, fixed_digits, is_valid_date, local_micros, parse_fraction,
-    parse_time_of_day, parse_u32, parse_u64, text, write_fraction, write_time_of_day,
+    MICROS_PER_SEC, fields, fixed_digits, is_valid_date, local_micros, parse_fraction, parse_time_of_day, parse_u32,
+    parse_u64, text, write_fraction, write_time_of_day,
 };
 use crate::framing::{Terminator, decode_lines, malformed};
 use crate::{DecodeError, Decoded, ReaderTime, TagRead};
@@ -71,38 +71,25 @@ impl CtTime {
             if d.len() != 10 || d[4] != b'-' || d[7] != b'-' {
                 return None;
             }
-            let (y, m, day) = (
-                fixed_digits(&d[..4], 4)?,
-                fixed_digits(&d[5..7], 2)?,
-                fixed_digits(&d[8..], 2)?,
-            );
+            let (y, m, day) = (fixed_digits(&d[..4], 4)?, fixed_digits(&d[5..7], 2)?, fixed_digits(&d[8..], 2)?);
             if !is_valid_date(i64::from(y), m, day) {
                 return None;
             }
-            return Some(CtTime::Iso(local_micros(
-                i64::from(y),
-                m,
-                day,
-                parse_time_of_day(&s[t + 1..])?,
-            )));
+            return Some(CtTime::Iso(local_micros(i64::from(y), m, day, parse_time_of_day(&s[t + 1..])?)));
         }
         if s.contains(&b':') {
             return parse_time_of_day(s).map(CtTime::TimeOfDay);
         }
         if let Some(p) = s.iter().position(|&b| b == b'.') {
             let secs = i64::try_from(parse_u64(&s[..p])?).ok()?;
-            let us = secs
-                .checked_mul(MICROS_PER_SEC as i64)?
-                .checked_add(parse_fraction(&s[p + 1..])? as i64)?;
+            let us = secs.checked_mul(MICROS_PER_SEC as i64)?.checked_add(parse_fraction(&s[p + 1..])? as i64)?;
             return Some(CtTime::Unix(us));
         }
         let v = parse_u64(s)?;
         if v < 86_400_000 {
             Some(CtTime::Msecs(v))
         } else {
-            Some(CtTime::Unix(
-                i64::try_from(v).ok()?.checked_mul(MICROS_PER_SEC as i64)?,
-            ))
+            Some(CtTime::Unix(i64::try_from(v).ok()?.checked_mul(MICROS_PER_SEC as i64)?))
         }
     }
 
@@ -166,14 +153,9 @@ impl CtRecord {
 
     fn parse(f: &[&[u8]], line: &[u8]) -> Result<CtRecord, DecodeError> {
         let [format, seq, location, tag, time, f5, reader, f7] = f else {
-            return Err(malformed(
-                PROTOCOL,
-                format!("tag line has {} fields, expected 8", f.len()),
-                line,
-            ));
+            return Err(malformed(PROTOCOL, format!("tag line has {} fields, expected 8", f.len()), line));
         };
-        let bad =
-            |what: &str, v: &[u8]| malformed(PROTOCOL, format!("bad {what} {:?}", text(v)), line);
+        let bad = |what: &str, v: &[u8]| malformed(PROTOCOL, format!("bad {what} {:?}", text(v)), line);
         if tag.is_empty() {
             return Err(bad("tag", tag));
         }
@@ -190,11 +172,7 @@ impl CtRecord {
     }
 
     fn write(&self, out: &mut Vec<u8>) {
-        let _ = write!(
-            out,
-            "{}~{}~{}~{}~",
-            self.format, self.seq, self.location, self.tag
-        );
+        let _ = write!(out, "{}~{}~{}~{}~", self.format, self.seq, self.location, self.tag);
         self.time.write(out);
         let _ = write!(out, "~{}~{}~{}", self.field5, self.reader_id, self.field7);
     }
@@ -203,11 +181,7 @@ impl CtRecord {
 /// Choice: the antenna comes from field 7 only for `CT01_13`, where racemap documents it as the
 /// antenna port; for `CT01_33` its meaning is unknown.
 fn tag_antenna(r: &CtRecord) -> Option<u16> {
-    if r.format == "CT01_13" {
-        r.field7.parse().ok().filter(|&a| a > 0)
-    } else {
-        None
-    }
+    if r.format == "CT01_13" { r.field7.parse().ok().filter(|&a| a > 0) } else { None }
 }
 
 impl From<&CtRecord> for TagRead {
@@ -228,19 +202,11 @@ impl From<&CtRecord> for TagRead {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
     /// `<name>~<version>~<protocol>`, protocol `CTP01`.
-    Greeting {
-        name: String,
-        version: String,
-        protocol: String,
-    },
+    Greeting { name: String, version: String, protocol: String },
     /// `ack~getconnectionid~<id>`.
     ConnectionId(String),
     /// `ack~geteventinfo~<name>~<id>~<description>`.
-    EventInfo {
-        name: String,
-        id: String,
-        description: String,
-    },
+    EventInfo { name: String, id: String, description: String },
     /// `ack~getlocations~<loc>~…`.
     Locations(Vec<String>),
     /// `ack~ping`.
@@ -268,17 +234,9 @@ impl Message {
             }
         };
         match self {
-            Message::Greeting {
-                name,
-                version,
-                protocol,
-            } => join(out, &[name, version, protocol]),
+            Message::Greeting { name, version, protocol } => join(out, &[name, version, protocol]),
             Message::ConnectionId(id) => join(out, &["ack", "getconnectionid", id]),
-            Message::EventInfo {
-                name,
-                id,
-                description,
-            } => {
+            Message::EventInfo { name, id, description } => {
                 join(out, &["ack", "geteventinfo", name, id, description]);
             }
             Message::Locations(ls) => {
@@ -318,23 +276,14 @@ pub fn decode(buf: &mut Vec<u8>) -> Result<Option<Message>, DecodeError> {
 /// Decodes one message from the front of `bytes`; blank lines are skipped.
 pub fn decode_slice(bytes: &[u8]) -> Decoded<Message> {
     decode_lines(bytes, Terminator::Lf, MAX_LINE, PROTOCOL, |line| {
-        if line.is_empty() {
-            Ok(None)
-        } else {
-            parse_message(line).map(Some)
-        }
+        if line.is_empty() { Ok(None) } else { parse_message(line).map(Some) }
     })
 }
 
 /// Parses one line from the source (no line end).
 pub fn parse_message(line: &[u8]) -> Result<Message, DecodeError> {
     let f: Vec<&[u8]> = fields(line, b'~').collect();
-    let rest = |from: usize| {
-        f[from.min(f.len())..]
-            .iter()
-            .map(|a| text(a))
-            .collect::<Vec<String>>()
-    };
+    let rest = |from: usize| f[from.min(f.len())..].iter().map(|a| text(a)).collect::<Vec<String>>();
     Ok(match f.as_slice() {
         [format, ..] if format.starts_with(b"CT01_") => {
             let r = CtRecord::parse(&f, line)?;
@@ -346,29 +295,17 @@ pub fn parse_message(line: &[u8]) -> Result<Message, DecodeError> {
         }
         [b"ack", b"ping"] => Message::Pong,
         [b"ack", b"getconnectionid", id] => Message::ConnectionId(text(id)),
-        [b"ack", b"geteventinfo", name, id, description] => Message::EventInfo {
-            name: text(name),
-            id: text(id),
-            description: text(description),
-        },
-        [b"ack", b"getlocations", ..] => Message::Locations(rest(2)),
-        [b"ack", command, ..]
-            if !matches!(*command, b"ping" | b"getconnectionid" | b"geteventinfo") =>
-        {
-            Message::Ack {
-                command: text(command),
-                args: rest(2),
-            }
+        [b"ack", b"geteventinfo", name, id, description] => {
+            Message::EventInfo { name: text(name), id: text(id), description: text(description) }
         }
-        [b"err", command, message] => Message::Error {
-            command: text(command),
-            message: text(message),
-        },
-        [name, version, protocol] if protocol.starts_with(b"CTP") => Message::Greeting {
-            name: text(name),
-            version: text(version),
-            protocol: text(protocol),
-        },
+        [b"ack", b"getlocations", ..] => Message::Locations(rest(2)),
+        [b"ack", command, ..] if !matches!(*command, b"ping" | b"getconnectionid" | b"geteventinfo") => {
+            Message::Ack { command: text(command), args: rest(2) }
+        }
+        [b"err", command, message] => Message::Error { command: text(command), message: text(message) },
+        [name, version, protocol] if protocol.starts_with(b"CTP") => {
+            Message::Greeting { name: text(name), version: text(version), protocol: text(protocol) }
+        }
         _ => return Err(malformed(PROTOCOL, "unrecognised line", line)),
     })
 }
@@ -410,26 +347,15 @@ pub fn handshake(name: &str, version: &str) -> Vec<Command> {
         version: version.to_owned(),
         n_settings: SETTINGS.len() as u32,
     }];
-    cmds.extend(SETTINGS.iter().map(|(k, v)| Command::Setting {
-        key: (*k).to_owned(),
-        value: (*v).to_owned(),
-    }));
-    cmds.extend([
-        Command::GetConnectionId,
-        Command::GetEventInfo,
-        Command::GetLocations,
-    ]);
+    cmds.extend(SETTINGS.iter().map(|(k, v)| Command::Setting { key: (*k).to_owned(), value: (*v).to_owned() }));
+    cmds.extend([Command::GetConnectionId, Command::GetEventInfo, Command::GetLocations]);
     cmds
 }
 
 impl Command {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let _ = match self {
-            Command::Greeting {
-                name,
-                version,
-                n_settings,
-            } => write!(out, "{name}~{version}~{n_settings}"),
+            Command::Greeting { name, version, n_settings } => write!(out, "{name}~{version}~{n_settings}"),
             Command::Setting { key, value } => write!(out, "{key}={value}"),
             Command::GetConnectionId => write!(out, "getconnectionid"),
             Command::GetEventInfo => write!(out, "geteventinfo"),
@@ -462,11 +388,7 @@ pub fn decode_command(buf: &mut Vec<u8>) -> Result<Option<Command>, DecodeError>
 /// Decodes one server command from the front of `bytes`; blank lines are skipped.
 pub fn decode_command_slice(bytes: &[u8]) -> Decoded<Command> {
     decode_lines(bytes, Terminator::Lf, MAX_LINE, PROTOCOL, |line| {
-        if line.is_empty() {
-            Ok(None)
-        } else {
-            parse_command(line).map(Some)
-        }
+        if line.is_empty() { Ok(None) } else { parse_command(line).map(Some) }
     })
 }
 
@@ -479,32 +401,16 @@ pub fn parse_command(line: &[u8]) -> Result<Command, DecodeError> {
         [b"geteventinfo"] => Command::GetEventInfo,
         [b"getlocations"] => Command::GetLocations,
         [b"ping"] => Command::Ping,
-        [b"start"] => Command::Start {
-            location: None,
-            seq: None,
-        },
-        [b"start", l] => Command::Start {
-            location: Some(text(l)),
-            seq: None,
-        },
-        [b"start", l, s] => Command::Start {
-            location: Some(text(l)),
-            seq: Some(parse_u64(s).ok_or_else(bad)?),
-        },
+        [b"start"] => Command::Start { location: None, seq: None },
+        [b"start", l] => Command::Start { location: Some(text(l)), seq: None },
+        [b"start", l, s] => Command::Start { location: Some(text(l)), seq: Some(parse_u64(s).ok_or_else(bad)?) },
         [b"stop"] => Command::Stop { location: None },
-        [b"stop", l] => Command::Stop {
-            location: Some(text(l)),
-        },
-        [name, version, n] => Command::Greeting {
-            name: text(name),
-            version: text(version),
-            n_settings: parse_u32(n).ok_or_else(bad)?,
-        },
+        [b"stop", l] => Command::Stop { location: Some(text(l)) },
+        [name, version, n] => {
+            Command::Greeting { name: text(name), version: text(version), n_settings: parse_u32(n).ok_or_else(bad)? }
+        }
         [kv] => match kv.iter().position(|&b| b == b'=') {
-            Some(i) => Command::Setting {
-                key: text(&kv[..i]),
-                value: text(&kv[i + 1..]),
-            },
+            Some(i) => Command::Setting { key: text(&kv[..i]), value: text(&kv[i + 1..]) },
             None => return Err(bad()),
         },
         _ => return Err(bad()),

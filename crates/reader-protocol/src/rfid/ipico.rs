@@ -65,24 +65,14 @@ pub struct IpicoClock {
 impl IpicoClock {
     /// Microseconds since 1970-01-01T00:00 local (the reader has no time-zone notion).
     pub fn local_micros(self) -> i64 {
-        let tod = ((u64::from(self.hour) * 60 + u64::from(self.minute)) * 60
-            + u64::from(self.second))
-            * 1_000_000
+        let tod = ((u64::from(self.hour) * 60 + u64::from(self.minute)) * 60 + u64::from(self.second)) * 1_000_000
             + u64::from(self.centis) * 10_000;
-        local_micros(
-            2000 + i64::from(self.year),
-            u32::from(self.month),
-            u32::from(self.day),
-            tod,
-        )
+        local_micros(2000 + i64::from(self.year), u32::from(self.month), u32::from(self.day), tod)
     }
 
     fn is_valid(self) -> bool {
-        is_valid_date(
-            2000 + i64::from(self.year),
-            u32::from(self.month),
-            u32::from(self.day),
-        ) && self.hour < 24
+        is_valid_date(2000 + i64::from(self.year), u32::from(self.month), u32::from(self.day))
+            && self.hour < 24
             && self.minute < 60
             && self.second < 60
             && self.centis < 100
@@ -107,17 +97,8 @@ impl IpicoClock {
 
     fn to_bcd(self, with_centis: bool) -> Vec<u8> {
         let bcd = |v: u8| ((v / 10) << 4) | (v % 10);
-        let mut v = [
-            self.year,
-            self.month,
-            self.day,
-            self.weekday,
-            self.hour,
-            self.minute,
-            self.second,
-        ]
-        .map(bcd)
-        .to_vec();
+        let mut v =
+            [self.year, self.month, self.day, self.weekday, self.hour, self.minute, self.second].map(bcd).to_vec();
         if with_centis {
             v.push(self.centis);
         }
@@ -180,8 +161,7 @@ impl TagRecord {
         }
         let n = line.len();
         let body = &line[2..n - 2];
-        let got =
-            hex_byte(&line[n - 2..]).ok_or_else(|| malformed(PROTOCOL, "bad lrc digits", line))?;
+        let got = hex_byte(&line[n - 2..]).ok_or_else(|| malformed(PROTOCOL, "bad lrc digits", line))?;
         let expected = lrc(body);
         if got != expected {
             return Err(DecodeError::Checksum {
@@ -193,11 +173,7 @@ impl TagRecord {
         }
         let bad = |name: &str| malformed(PROTOCOL, format!("bad {name} in tag record"), line);
         let hex = |i: usize, name: &str| hex_byte(&line[i..i + 2]).ok_or_else(|| bad(name));
-        let dec = |i: usize, name: &str| {
-            fixed_digits(&line[i..i + 2], 2)
-                .map(|v| v as u8)
-                .ok_or_else(|| bad(name))
-        };
+        let dec = |i: usize, name: &str| fixed_digits(&line[i..i + 2], 2).map(|v| v as u8).ok_or_else(|| bad(name));
         let tag = &line[4..16];
         if !tag.iter().all(u8::is_ascii_hexdigit) {
             return Err(bad("tag id"));
@@ -216,11 +192,7 @@ impl TagRecord {
             return Err(bad("date or time"));
         }
         let tto = if n == 42 {
-            Some(Tto {
-                index: hex(34, "tto index")?,
-                page: hex(36, "tto page")?,
-                status: hex(38, "tto status")?,
-            })
+            Some(Tto { index: hex(34, "tto index")?, page: hex(36, "tto page")?, status: hex(38, "tto status")? })
         } else {
             None
         };
@@ -294,11 +266,7 @@ impl ControlFrame {
     pub fn parse(line: &[u8]) -> Result<ControlFrame, DecodeError> {
         let checked = line.starts_with(b"ab");
         if !(checked || line.starts_with(b"ac")) || line.len() < 10 || line.len() % 2 != 0 {
-            return Err(malformed(
-                PROTOCOL,
-                format!("control frame of {} characters", line.len()),
-                line,
-            ));
+            return Err(malformed(PROTOCOL, format!("control frame of {} characters", line.len()), line));
         }
         let bad = |what: &str| malformed(PROTOCOL, format!("bad {what} in control frame"), line);
         let n = line.len();
@@ -320,31 +288,14 @@ impl ControlFrame {
         if n != 10 + 2 * n_data {
             return Err(bad("length"));
         }
-        let data = line[8..n - 2]
-            .chunks(2)
-            .map(hex_byte)
-            .collect::<Option<Vec<u8>>>()
-            .ok_or_else(|| bad("data"))?;
-        Ok(ControlFrame {
-            reader_id,
-            instruction,
-            query,
-            data,
-        })
+        let data = line[8..n - 2].chunks(2).map(hex_byte).collect::<Option<Vec<u8>>>().ok_or_else(|| bad("data"))?;
+        Ok(ControlFrame { reader_id, instruction, query, data })
     }
 
     fn write(&self, out: &mut Vec<u8>) {
         let start = out.len();
-        let len = if self.query {
-            0xff
-        } else {
-            self.data.len().min(0xfe)
-        };
-        let _ = write!(
-            out,
-            "ab{:02x}{:02x}{:02x}",
-            self.reader_id, len, self.instruction
-        );
+        let len = if self.query { 0xff } else { self.data.len().min(0xfe) };
+        let _ = write!(out, "ab{:02x}{:02x}{:02x}", self.reader_id, len, self.instruction);
         for b in self.data.iter().take(if self.query { 0 } else { len }) {
             let _ = write!(out, "{b:02x}");
         }
@@ -392,47 +343,21 @@ impl Message {
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Message::Tag(t) => t.write(out),
-            Message::Clock {
-                reader_id,
-                clock,
-                config,
-            } => {
+            Message::Clock { reader_id, clock, config } => {
                 let mut data = clock.to_bcd(true);
                 data.push(*config);
-                ControlFrame {
-                    reader_id: *reader_id,
-                    instruction: instruction::GET_DATE_TIME,
-                    query: false,
-                    data,
-                }
-                .write(out);
+                ControlFrame { reader_id: *reader_id, instruction: instruction::GET_DATE_TIME, query: false, data }
+                    .write(out);
             }
-            Message::Ack {
-                reader_id,
-                instruction,
-            } => {
-                ControlFrame {
-                    reader_id: *reader_id,
-                    instruction: *instruction,
-                    query: false,
-                    data: vec![],
-                }
-                .write(out);
+            Message::Ack { reader_id, instruction } => {
+                ControlFrame { reader_id: *reader_id, instruction: *instruction, query: false, data: vec![] }
+                    .write(out);
             }
-            Message::Trigger {
-                reader_id,
-                clock,
-                extra,
-            } => {
+            Message::Trigger { reader_id, clock, extra } => {
                 let mut data = clock.to_bcd(true);
                 data.extend_from_slice(extra);
-                ControlFrame {
-                    reader_id: *reader_id,
-                    instruction: instruction::TRIGGER_EVENT,
-                    query: false,
-                    data,
-                }
-                .write(out);
+                ControlFrame { reader_id: *reader_id, instruction: instruction::TRIGGER_EVENT, query: false, data }
+                    .write(out);
             }
             Message::Control(c) => c.write(out),
             Message::Text(s) => out.extend_from_slice(s.as_bytes()),
@@ -456,11 +381,7 @@ pub fn decode(buf: &mut Vec<u8>) -> Result<Option<Message>, DecodeError> {
 /// Decodes one message from the front of `bytes`; blank lines are skipped.
 pub fn decode_slice(bytes: &[u8]) -> Decoded<Message> {
     decode_lines(bytes, Terminator::Lf, MAX_LINE, PROTOCOL, |line| {
-        if line.is_empty() {
-            Ok(None)
-        } else {
-            parse_line(line).map(Some)
-        }
+        if line.is_empty() { Ok(None) } else { parse_line(line).map(Some) }
     })
 }
 
@@ -473,27 +394,16 @@ pub fn parse_line(line: &[u8]) -> Result<Message, DecodeError> {
         let c = ControlFrame::parse(line)?;
         let reader_id = c.reader_id;
         return Ok(match (c.instruction, c.query, c.data.as_slice()) {
-            (_, false, []) => Message::Ack {
-                reader_id,
-                instruction: c.instruction,
-            },
+            (_, false, []) => Message::Ack { reader_id, instruction: c.instruction },
             (instruction::GET_DATE_TIME, false, [clock @ .., config]) if clock.len() == 8 => {
                 match IpicoClock::from_bcd(clock) {
-                    Some(clock) => Message::Clock {
-                        reader_id,
-                        clock,
-                        config: *config,
-                    },
+                    Some(clock) => Message::Clock { reader_id, clock, config: *config },
                     None => Message::Control(c),
                 }
             }
             (instruction::TRIGGER_EVENT, false, [clock @ .., x, y]) if clock.len() == 8 => {
                 match IpicoClock::from_bcd(clock) {
-                    Some(clock) => Message::Trigger {
-                        reader_id,
-                        clock,
-                        extra: [*x, *y],
-                    },
+                    Some(clock) => Message::Trigger { reader_id, clock, extra: [*x, *y] },
                     None => Message::Control(c),
                 }
             }
@@ -566,11 +476,7 @@ pub fn decode_command(buf: &mut Vec<u8>) -> Result<Option<Command>, DecodeError>
 /// Decodes one host command from the front of `bytes`; blank lines are skipped.
 pub fn decode_command_slice(bytes: &[u8]) -> Decoded<Command> {
     decode_lines(bytes, Terminator::Lf, MAX_LINE, PROTOCOL, |line| {
-        if line.is_empty() {
-            Ok(None)
-        } else {
-            parse_command(line).map(Some)
-        }
+        if line.is_empty() { Ok(None) } else { parse_command(line).map(Some) }
     })
 }
 

@@ -16,8 +16,7 @@
 use std::io::Write;
 
 use crate::field::{
-    MICROS_PER_DAY, fixed_digits, is_valid_date, parse_hex_u64, parse_time_of_day, parse_u32, text,
-    write_time_of_day,
+    MICROS_PER_DAY, fixed_digits, is_valid_date, parse_hex_u64, parse_time_of_day, parse_u32, text, write_time_of_day,
 };
 use crate::framing::{Terminator, decode_lines, malformed};
 use crate::{DecodeError, Decoded, ReaderTime, TagRead};
@@ -43,24 +42,12 @@ impl JchipDate {
         if s.len() != 8 {
             return None;
         }
-        let (y, m, d) = (
-            fixed_digits(&s[..4], 4)?,
-            fixed_digits(&s[4..6], 2)?,
-            fixed_digits(&s[6..], 2)?,
-        );
-        is_valid_date(i64::from(y), m, d).then_some(JchipDate {
-            year: y as u16,
-            month: m as u8,
-            day: d as u8,
-        })
+        let (y, m, d) = (fixed_digits(&s[..4], 4)?, fixed_digits(&s[4..6], 2)?, fixed_digits(&s[6..], 2)?);
+        is_valid_date(i64::from(y), m, d).then_some(JchipDate { year: y as u16, month: m as u8, day: d as u8 })
     }
 
     fn write(self, out: &mut Vec<u8>) {
-        let _ = write!(
-            out,
-            " date={:04}{:02}{:02}",
-            self.year, self.month, self.day
-        );
+        let _ = write!(out, " date={:04}{:02}{:02}", self.year, self.month, self.day);
     }
 }
 
@@ -97,17 +84,11 @@ impl Record {
     pub fn parse(rec: &[u8]) -> Result<Record, DecodeError> {
         let bad = |what: &str| malformed(PROTOCOL, format!("bad {what} in record"), rec);
         let mut tokens = rec.split(|&b| b == b' ').filter(|t| !t.is_empty());
-        let head = tokens
-            .next()
-            .filter(|h| h.len() >= 2)
-            .ok_or_else(|| bad("tag"))?;
+        let head = tokens.next().filter(|h| h.len() >= 2).ok_or_else(|| bad("tag"))?;
         if !head.iter().all(u8::is_ascii_alphanumeric) {
             return Err(bad("tag"));
         }
-        let time_of_day_us = tokens
-            .next()
-            .and_then(parse_time_of_day)
-            .ok_or_else(|| bad("time"))?;
+        let time_of_day_us = tokens.next().and_then(parse_time_of_day).ok_or_else(|| bad("time"))?;
         let (flag, day) = match tokens.next() {
             Some(&[x, d]) if d.is_ascii_digit() && x.is_ascii_graphic() => (x, d - b'0'),
             _ => return Err(bad("day field")),
@@ -126,11 +107,7 @@ impl Record {
             if t.starts_with(b"date=") {
                 r.date = Some(JchipDate::parse(t).ok_or_else(|| bad("date"))?);
             } else if i == 0 {
-                r.index = Some(
-                    parse_hex_u64(t)
-                        .and_then(|v| u32::try_from(v).ok())
-                        .ok_or_else(|| bad("index"))?,
-                );
+                r.index = Some(parse_hex_u64(t).and_then(|v| u32::try_from(v).ok()).ok_or_else(|| bad("index"))?);
             } else if i == 1 {
                 r.column = Some(text(t));
             } else {
@@ -179,11 +156,7 @@ pub enum Message {
     /// `N<nnnn><name>`: sent on connect; the four digits are the number of recorded times.
     Name { recorded: u32, name: String },
     /// `GT<d>HHMMSShh[ date=YYYYMMDD]`: the receiver clock (days running, time in hundredths).
-    Time {
-        days: u8,
-        time_of_day_us: u64,
-        date: Option<JchipDate>,
-    },
+    Time { days: u8, time_of_day_us: u64, date: Option<JchipDate> },
     /// A `D` data line.
     Data(Record),
     /// Any other printable line.
@@ -196,21 +169,10 @@ impl Message {
             Message::Name { recorded, name } => {
                 let _ = write!(out, "N{recorded:04}{name}");
             }
-            Message::Time {
-                days,
-                time_of_day_us,
-                date,
-            } => {
+            Message::Time { days, time_of_day_us, date } => {
                 let cs = time_of_day_us / 10_000;
                 let secs = cs / 100;
-                let _ = write!(
-                    out,
-                    "GT{days}{:02}{:02}{:02}{:02}",
-                    secs / 3600,
-                    secs / 60 % 60,
-                    secs % 60,
-                    cs % 100
-                );
+                let _ = write!(out, "GT{days}{:02}{:02}{:02}{:02}", secs / 3600, secs / 60 % 60, secs % 60, cs % 100);
                 if let Some(d) = date {
                     d.write(out);
                 }
@@ -240,11 +202,7 @@ pub fn decode(buf: &mut Vec<u8>) -> Result<Option<Message>, DecodeError> {
 /// Decodes one message from the front of `bytes`; blank lines are skipped.
 pub fn decode_slice(bytes: &[u8]) -> Decoded<Message> {
     decode_lines(bytes, Terminator::CrOrLf, MAX_LINE, PROTOCOL, |line| {
-        if line.is_empty() {
-            Ok(None)
-        } else {
-            parse_line(line).map(Some)
-        }
+        if line.is_empty() { Ok(None) } else { parse_line(line).map(Some) }
     })
 }
 
@@ -252,14 +210,9 @@ pub fn decode_slice(bytes: &[u8]) -> Decoded<Message> {
 pub fn parse_line(line: &[u8]) -> Result<Message, DecodeError> {
     match line {
         [b'D', rec @ ..] => Record::parse(rec).map(Message::Data),
-        [b'G', b'T', rest @ ..] => {
-            parse_time(rest).ok_or_else(|| malformed(PROTOCOL, "bad GT reply", line))
-        }
+        [b'G', b'T', rest @ ..] => parse_time(rest).ok_or_else(|| malformed(PROTOCOL, "bad GT reply", line)),
         [b'N', rest @ ..] if rest.len() >= 4 => match fixed_digits(&rest[..4], 4) {
-            Some(recorded) => Ok(Message::Name {
-                recorded,
-                name: text(&rest[4..]),
-            }),
+            Some(recorded) => Ok(Message::Name { recorded, name: text(&rest[4..]) }),
             None => Err(malformed(PROTOCOL, "bad record count in name line", line)),
         },
         _ if line.iter().all(|b| (b' '..=b'~').contains(b)) => Ok(Message::Text(text(line))),
@@ -324,8 +277,7 @@ pub fn decode_command_slice(bytes: &[u8]) -> Decoded<Command> {
             [] => None,
             b"GT" => Some(Command::GetTime),
             [b'S', digits @ ..] if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {
-                let from = parse_u32(digits)
-                    .ok_or_else(|| malformed(PROTOCOL, "start index out of range", line))?;
+                let from = parse_u32(digits).ok_or_else(|| malformed(PROTOCOL, "start index out of range", line))?;
                 Some(Command::StartTransmission { from })
             }
             _ => Some(Command::Other(text(line))),

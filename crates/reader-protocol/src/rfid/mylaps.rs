@@ -16,8 +16,8 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use crate::field::{
-    fields, fixed_digits, is_valid_date, local_micros, parse_fraction, parse_i64,
-    parse_time_of_day, parse_u32, parse_u64, text, write_time_of_day,
+    fields, fixed_digits, is_valid_date, local_micros, parse_fraction, parse_i64, parse_time_of_day, parse_u32,
+    parse_u64, text, write_time_of_day,
 };
 use crate::framing::{Terminator, decode_lines, malformed};
 use crate::{DecodeError, Decoded, ReaderTime, TagRead};
@@ -47,16 +47,8 @@ impl MylapsDate {
         if s.len() != 6 {
             return None;
         }
-        let (y, m, d) = (
-            fixed_digits(&s[..2], 2)?,
-            fixed_digits(&s[2..4], 2)?,
-            fixed_digits(&s[4..], 2)?,
-        );
-        is_valid_date(2000 + i64::from(y), m, d).then_some(MylapsDate {
-            year: y as u8,
-            month: m as u8,
-            day: d as u8,
-        })
+        let (y, m, d) = (fixed_digits(&s[..2], 2)?, fixed_digits(&s[2..4], 2)?, fixed_digits(&s[4..], 2)?);
+        is_valid_date(2000 + i64::from(y), m, d).then_some(MylapsDate { year: y as u8, month: m as u8, day: d as u8 })
     }
 
     fn write(self, out: &mut Vec<u8>) {
@@ -139,22 +131,13 @@ impl Passing {
 
     /// The value of an `extra` key.
     pub fn extra(&self, key: &str) -> Option<&str> {
-        self.extra
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.extra.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     fn parse(arg: &[u8], record: &[u8]) -> Result<Passing, DecodeError> {
         let mut p = Passing::new("", u64::MAX);
         for (key, value) in pairs(arg, record)? {
-            let bad = || {
-                malformed(
-                    PROTOCOL,
-                    format!("bad passing value {}={:?}", text(key), text(value)),
-                    record,
-                )
-            };
+            let bad = || malformed(PROTOCOL, format!("bad passing value {}={:?}", text(key), text(value)), record);
             let num = || parse_u32(value).ok_or_else(bad);
             match key {
                 b"t" => p.time_of_day_us = parse_time_of_day(value).ok_or_else(bad)?,
@@ -174,11 +157,7 @@ impl Passing {
             }
         }
         if p.chip.is_empty() || p.time_of_day_us == u64::MAX {
-            return Err(malformed(
-                PROTOCOL,
-                "passing without chip (c) or time (t)",
-                record,
-            ));
+            return Err(malformed(PROTOCOL, "passing without chip (c) or time (t)", record));
         }
         Ok(p)
     }
@@ -220,11 +199,7 @@ fn tag_rssi(p: &Passing) -> Option<Rssi> {
         Some(f) => i64::try_from(parse_fraction(f)? / 100_000).ok()?,
         None => 0,
     };
-    let tenths = if int.first() == Some(&b'-') {
-        whole * 10 - tenth
-    } else {
-        whole * 10 + tenth
-    };
+    let tenths = if int.first() == Some(&b'-') { whole * 10 - tenth } else { whole * 10 + tenth };
     i16::try_from(tenths).ok().map(Rssi)
 }
 
@@ -260,22 +235,12 @@ impl Marker {
     }
 
     fn parse(arg: &[u8], record: &[u8]) -> Result<Marker, DecodeError> {
-        let mut m = Marker {
-            time_of_day_us: u64::MAX,
-            marker_type: String::new(),
-            name: None,
-            extra: Vec::new(),
-        };
+        let mut m = Marker { time_of_day_us: u64::MAX, marker_type: String::new(), name: None, extra: Vec::new() };
         for (key, value) in pairs(arg, record)? {
             match key {
                 b"t" => {
-                    m.time_of_day_us = parse_time_of_day(value).ok_or_else(|| {
-                        malformed(
-                            PROTOCOL,
-                            format!("bad marker time {:?}", text(value)),
-                            record,
-                        )
-                    })?;
+                    m.time_of_day_us = parse_time_of_day(value)
+                        .ok_or_else(|| malformed(PROTOCOL, format!("bad marker time {:?}", text(value)), record))?;
                 }
                 b"mt" => m.marker_type = text(value),
                 b"n" => m.name = Some(text(value)),
@@ -283,11 +248,7 @@ impl Marker {
             }
         }
         if m.time_of_day_us == u64::MAX || m.marker_type.is_empty() {
-            return Err(malformed(
-                PROTOCOL,
-                "marker without time (t) or type (mt)",
-                record,
-            ));
+            return Err(malformed(PROTOCOL, "marker without time (t) or type (mt)", record));
         }
         Ok(m)
     }
@@ -328,13 +289,7 @@ impl StoredPassing {
     }
 
     fn parse(s: &[u8], record: &[u8]) -> Result<StoredPassing, DecodeError> {
-        let bad = |what: &str| {
-            malformed(
-                PROTOCOL,
-                format!("bad stored passing {what} in {:?}", text(s)),
-                record,
-            )
-        };
+        let bad = |what: &str| malformed(PROTOCOL, format!("bad stored passing {what} in {:?}", text(s)), record);
         if s.len() != Self::LEN || !s.is_ascii() {
             return Err(bad("length"));
         }
@@ -441,11 +396,7 @@ impl Message {
                 }
                 out.push(b'@');
             }
-            Message::Passings {
-                name,
-                passings,
-                counter,
-            } => {
+            Message::Passings { name, passings, counter } => {
                 head(out, name, "Passing");
                 for p in passings {
                     p.write(out);
@@ -453,11 +404,7 @@ impl Message {
                 }
                 let _ = write!(out, "{counter}@");
             }
-            Message::Markers {
-                name,
-                markers,
-                counter,
-            } => {
+            Message::Markers { name, markers, counter } => {
                 head(out, name, "Marker");
                 for m in markers {
                     m.write(out);
@@ -465,11 +412,7 @@ impl Message {
                 }
                 let _ = write!(out, "{counter}@");
             }
-            Message::Stored {
-                name,
-                passings,
-                counter,
-            } => {
+            Message::Stored { name, passings, counter } => {
                 head(out, name, "Store");
                 for p in passings {
                     p.write(out);
@@ -477,11 +420,7 @@ impl Message {
                 }
                 let _ = write!(out, "{counter}@");
             }
-            Message::Other {
-                name,
-                function,
-                args,
-            } => {
+            Message::Other { name, function, args } => {
                 head(out, name, function);
                 for a in args {
                     let _ = write!(out, "{a}@");
@@ -497,18 +436,9 @@ impl Message {
     pub fn ack(&self, server_name: &str) -> Option<Command> {
         let name = server_name.to_owned();
         match self {
-            Message::Passings { counter, .. } => Some(Command::AckPassing {
-                name,
-                counter: *counter,
-            }),
-            Message::Markers { counter, .. } => Some(Command::AckMarker {
-                name,
-                counter: *counter,
-            }),
-            Message::Stored { counter, .. } => Some(Command::AckStore {
-                name,
-                counter: *counter,
-            }),
+            Message::Passings { counter, .. } => Some(Command::AckPassing { name, counter: *counter }),
+            Message::Markers { counter, .. } => Some(Command::AckMarker { name, counter: *counter }),
+            Message::Stored { counter, .. } => Some(Command::AckStore { name, counter: *counter }),
             Message::Ping { .. } => Some(Command::AckPing { name }),
             Message::Pong { .. } => Some(Command::AckPong {
                 name,
@@ -542,11 +472,7 @@ fn pairs<'a>(arg: &'a [u8], record: &[u8]) -> Result<Vec<Pair<'a>>, DecodeError>
     fields(arg, b'|')
         .map(|kv| match kv.iter().position(|&b| b == b'=') {
             Some(i) => Ok((&kv[..i], &kv[i + 1..])),
-            None => Err(malformed(
-                PROTOCOL,
-                format!("argument {:?} is not key=value", text(kv)),
-                record,
-            )),
+            None => Err(malformed(PROTOCOL, format!("argument {:?} is not key=value", text(kv)), record)),
         })
         .collect()
 }
@@ -555,12 +481,7 @@ fn pairs<'a>(arg: &'a [u8], record: &[u8]) -> Result<Vec<Pair<'a>>, DecodeError>
 /// last `@`; `None` for a record with nothing in it.
 fn record_fields(body: &[u8]) -> Option<(Cow<'_, [u8]>, usize)> {
     let clean: Cow<'_, [u8]> = if body.iter().any(|b| matches!(b, 0 | b'\r' | b'\n')) {
-        Cow::Owned(
-            body.iter()
-                .copied()
-                .filter(|b| !matches!(b, 0 | b'\r' | b'\n'))
-                .collect(),
-        )
+        Cow::Owned(body.iter().copied().filter(|b| !matches!(b, 0 | b'\r' | b'\n')).collect())
     } else {
         Cow::Borrowed(body)
     };
@@ -578,18 +499,12 @@ pub fn decode(buf: &mut Vec<u8>) -> Result<Option<Message>, DecodeError> {
 
 /// Decodes one message from the front of `bytes`; empty records are skipped.
 pub fn decode_slice(bytes: &[u8]) -> Decoded<Message> {
-    decode_lines(
-        bytes,
-        Terminator::Byte(b'$'),
-        MAX_RECORD,
-        PROTOCOL,
-        |body| {
-            let Some((clean, len)) = record_fields(body) else {
-                return Ok(None);
-            };
-            parse_message(&clean[..len]).map(Some)
-        },
-    )
+    decode_lines(bytes, Terminator::Byte(b'$'), MAX_RECORD, PROTOCOL, |body| {
+        let Some((clean, len)) = record_fields(body) else {
+            return Ok(None);
+        };
+        parse_message(&clean[..len]).map(Some)
+    })
 }
 
 /// Parses one record (without `$` and without the final `@`).
@@ -614,70 +529,40 @@ pub fn parse_message(record: &[u8]) -> Result<Message, DecodeError> {
             locations: args
                 .iter()
                 .map(|a| {
-                    a.strip_prefix(b"ln=").map(text).ok_or_else(|| {
-                        malformed(PROTOCOL, format!("bad location {:?}", text(a)), record)
-                    })
+                    a.strip_prefix(b"ln=")
+                        .map(text)
+                        .ok_or_else(|| malformed(PROTOCOL, format!("bad location {:?}", text(a)), record))
                 })
                 .collect::<Result<_, _>>()?,
         },
         b"AckGetInfo" => {
             let info = match args.as_slice() {
                 [] | [b""] => Vec::new(),
-                [a] => pairs(a, record)?
-                    .into_iter()
-                    .map(|(k, v)| (text(k), text(v)))
-                    .collect(),
+                [a] => pairs(a, record)?.into_iter().map(|(k, v)| (text(k), text(v))).collect(),
                 _ => {
-                    return Err(malformed(
-                        PROTOCOL,
-                        "device info in more than one argument",
-                        record,
-                    ));
+                    return Err(malformed(PROTOCOL, "device info in more than one argument", record));
                 }
             };
             Message::DeviceInfo { name, info }
         }
         b"Passing" => {
             let counter = counted(&args)?;
-            let passings = args[..args.len() - 1]
-                .iter()
-                .map(|a| Passing::parse(a, record))
-                .collect::<Result<_, _>>()?;
-            Message::Passings {
-                name,
-                passings,
-                counter,
-            }
+            let passings =
+                args[..args.len() - 1].iter().map(|a| Passing::parse(a, record)).collect::<Result<_, _>>()?;
+            Message::Passings { name, passings, counter }
         }
         b"Marker" => {
             let counter = counted(&args)?;
-            let markers = args[..args.len() - 1]
-                .iter()
-                .map(|a| Marker::parse(a, record))
-                .collect::<Result<_, _>>()?;
-            Message::Markers {
-                name,
-                markers,
-                counter,
-            }
+            let markers = args[..args.len() - 1].iter().map(|a| Marker::parse(a, record)).collect::<Result<_, _>>()?;
+            Message::Markers { name, markers, counter }
         }
         b"Store" => {
             let counter = counted(&args)?;
-            let passings = args[..args.len() - 1]
-                .iter()
-                .map(|a| StoredPassing::parse(a, record))
-                .collect::<Result<_, _>>()?;
-            Message::Stored {
-                name,
-                passings,
-                counter,
-            }
+            let passings =
+                args[..args.len() - 1].iter().map(|a| StoredPassing::parse(a, record)).collect::<Result<_, _>>()?;
+            Message::Stored { name, passings, counter }
         }
-        _ => Message::Other {
-            name,
-            function: text(function),
-            args: args.iter().map(|a| text(a)).collect(),
-        },
+        _ => Message::Other { name, function: text(function), args: args.iter().map(|a| text(a)).collect() },
     })
 }
 
@@ -720,11 +605,7 @@ pub enum Command {
 impl Command {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let _ = match self {
-            Command::AckPong {
-                name,
-                version,
-                fields,
-            } => write!(out, "{name}@AckPong@{version}@{}@", fields.join("|")),
+            Command::AckPong { name, version, fields } => write!(out, "{name}@AckPong@{version}@{}@", fields.join("|")),
             Command::GetLocations { name } => write!(out, "{name}@GetLocations@"),
             Command::GetInfo { name, location } => write!(out, "{name}@GetInfo@{location}@"),
             Command::AckPassing { name, counter } => write!(out, "{name}@AckPassing@{counter}@"),
@@ -744,18 +625,12 @@ pub fn decode_command(buf: &mut Vec<u8>) -> Result<Option<Command>, DecodeError>
 
 /// Decodes one server command from the front of `bytes`; empty records are skipped.
 pub fn decode_command_slice(bytes: &[u8]) -> Decoded<Command> {
-    decode_lines(
-        bytes,
-        Terminator::Byte(b'$'),
-        MAX_RECORD,
-        PROTOCOL,
-        |body| {
-            let Some((clean, len)) = record_fields(body) else {
-                return Ok(None);
-            };
-            parse_command(&clean[..len]).map(Some)
-        },
-    )
+    decode_lines(bytes, Terminator::Byte(b'$'), MAX_RECORD, PROTOCOL, |body| {
+        let Some((clean, len)) = record_fields(body) else {
+            return Ok(None);
+        };
+        parse_command(&clean[..len]).map(Some)
+    })
 }
 
 /// Parses one server record (without `$` and without the final `@`).
@@ -768,29 +643,13 @@ pub fn parse_command(record: &[u8]) -> Result<Command, DecodeError> {
         [b"AckPong", version, list] => Command::AckPong {
             name,
             version: text(version),
-            fields: if list.is_empty() {
-                Vec::new()
-            } else {
-                fields(list, b'|').map(text).collect()
-            },
+            fields: if list.is_empty() { Vec::new() } else { fields(list, b'|').map(text).collect() },
         },
         [b"GetLocations"] => Command::GetLocations { name },
-        [b"GetInfo", location] => Command::GetInfo {
-            name,
-            location: text(location),
-        },
-        [b"AckPassing", c] => Command::AckPassing {
-            name,
-            counter: counter(c)?,
-        },
-        [b"AckMarker", c] => Command::AckMarker {
-            name,
-            counter: counter(c)?,
-        },
-        [b"AckStore", c] => Command::AckStore {
-            name,
-            counter: counter(c)?,
-        },
+        [b"GetInfo", location] => Command::GetInfo { name, location: text(location) },
+        [b"AckPassing", c] => Command::AckPassing { name, counter: counter(c)? },
+        [b"AckMarker", c] => Command::AckMarker { name, counter: counter(c)? },
+        [b"AckStore", c] => Command::AckStore { name, counter: counter(c)? },
         [b"Ping"] => Command::Ping { name },
         [b"AckPing"] => Command::AckPing { name },
         _ => return Err(bad()),

@@ -21,8 +21,8 @@
 use std::io::Write;
 
 use crate::field::{
-    MICROS_PER_DAY, fields, fixed_digits, is_valid_date, local_micros, parse_i32,
-    parse_time_of_day, parse_u8, parse_u32, parse_u64, text, write_time_of_day,
+    MICROS_PER_DAY, fields, fixed_digits, is_valid_date, local_micros, parse_i32, parse_time_of_day, parse_u8,
+    parse_u32, parse_u64, text, write_time_of_day,
 };
 use crate::framing::{Terminator, decode_lines, malformed};
 use crate::{DecodeError, Decoded, ReaderTime, TagRead};
@@ -61,16 +61,8 @@ impl DecoderDate {
         let year = fixed_digits(&s[0..4], 4)?;
         let month = fixed_digits(&s[5..7], 2)?;
         let day = fixed_digits(&s[8..10], 2)?;
-        let ok = if year == 0 {
-            month == 0
-        } else {
-            is_valid_date(i64::from(year), month, day)
-        };
-        ok.then_some(DecoderDate {
-            year: year as u16,
-            month: month as u8,
-            day: day as u8,
-        })
+        let ok = if year == 0 { month == 0 } else { is_valid_date(i64::from(year), month, day) };
+        ok.then_some(DecoderDate { year: year as u16, month: month as u8, day: day as u8 })
     }
 
     fn write(self, out: &mut Vec<u8>) {
@@ -92,10 +84,7 @@ impl DecoderTime {
     }
 
     fn parse(date: &[u8], time: &[u8]) -> Option<DecoderTime> {
-        Some(DecoderTime {
-            date: DecoderDate::parse(date)?,
-            time_of_day_us: parse_time_of_day(time)?,
-        })
+        Some(DecoderTime { date: DecoderDate::parse(date)?, time_of_day_us: parse_time_of_day(time)? })
     }
 
     fn write(self, out: &mut Vec<u8>) {
@@ -119,9 +108,7 @@ pub fn reader_time(date: Option<DecoderDate>, time_of_day_us: u64) -> ReaderTime
             u32::from(d.day),
             time_of_day_us,
         )),
-        Some(d) => {
-            ReaderTime::TimeOfDay((u64::from(d.day) * MICROS_PER_DAY + time_of_day_us) as i64)
-        }
+        Some(d) => ReaderTime::TimeOfDay((u64::from(d.day) * MICROS_PER_DAY + time_of_day_us) as i64),
         None => ReaderTime::TimeOfDay(time_of_day_us as i64),
     }
 }
@@ -163,12 +150,7 @@ pub struct Passing {
 
 impl Passing {
     /// The smallest record: number, code, date, time (what CrossMgr's simulator sends).
-    pub fn new(
-        passing_no: u64,
-        transponder: &str,
-        date: Option<DecoderDate>,
-        time_of_day_us: u64,
-    ) -> Passing {
+    pub fn new(passing_no: u64, transponder: &str, date: Option<DecoderDate>, time_of_day_us: u64) -> Passing {
         Passing {
             passing_no,
             transponder: transponder.to_owned(),
@@ -219,28 +201,16 @@ impl Passing {
             n += 1;
         }
         if n < 4 {
-            return Err(malformed(
-                PROTOCOL,
-                format!("passing has {n} fields, expected at least 4"),
-                line,
-            ));
+            return Err(malformed(PROTOCOL, format!("passing has {n} fields, expected at least 4"), line));
         }
-        let bad = |name: &str, v: &[u8]| {
-            malformed(
-                PROTOCOL,
-                format!("bad {name} {:?}", String::from_utf8_lossy(v)),
-                line,
-            )
-        };
+        let bad =
+            |name: &str, v: &[u8]| malformed(PROTOCOL, format!("bad {name} {:?}", String::from_utf8_lossy(v)), line);
         let passing_no = parse_u64(f[0]).ok_or_else(|| bad("passing number", f[0]))?;
         if f[1].is_empty() {
             return Err(bad("transponder code", f[1]));
         }
-        let date = if f[2].is_empty() {
-            None
-        } else {
-            Some(DecoderDate::parse(f[2]).ok_or_else(|| bad("date", f[2]))?)
-        };
+        let date =
+            if f[2].is_empty() { None } else { Some(DecoderDate::parse(f[2]).ok_or_else(|| bad("date", f[2]))?) };
         let time_of_day_us = parse_time_of_day(f[3]).ok_or_else(|| bad("time", f[3]))?;
         Ok(Passing {
             passing_no,
@@ -336,10 +306,7 @@ pub struct Status {
 
 impl Status {
     fn field(&self, i: usize) -> Option<&str> {
-        self.fields
-            .get(i)
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
+        self.fields.get(i).map(String::as_str).filter(|s| !s.is_empty())
     }
     fn flag(&self, i: usize) -> Option<bool> {
         self.field(i).and_then(|s| parse_bool(s.as_bytes()))
@@ -400,17 +367,11 @@ pub enum Message {
     /// `STOPOPERATION;OK`.
     OperationStopped,
     /// `SETPUSHPASSINGS;<on>[;<also stored>]` echo.
-    PushPassings {
-        enabled: bool,
-        include_stored: Option<bool>,
-    },
+    PushPassings { enabled: bool, include_stored: Option<bool> },
     /// `PING;OK` (invented for our simulator: no reply to `PING` is documented).
     Pong,
     /// Any other reply line: its command word and `;`-separated fields.
-    Reply {
-        command: String,
-        fields: Vec<String>,
-    },
+    Reply { command: String, fields: Vec<String> },
 }
 
 impl Message {
@@ -449,10 +410,7 @@ impl Message {
                 }
             }
             Message::OperationStopped => out.extend_from_slice(b"STOPOPERATION;OK"),
-            Message::PushPassings {
-                enabled,
-                include_stored,
-            } => {
+            Message::PushPassings { enabled, include_stored } => {
                 let _ = write!(out, "SETPUSHPASSINGS;{}", u8::from(*enabled));
                 if let Some(s) = include_stored {
                     let _ = write!(out, ";{}", u8::from(*s));
@@ -488,9 +446,7 @@ pub fn decode(buf: &mut Vec<u8>) -> Result<Option<Message>, DecodeError> {
 
 /// Decodes one message from the front of `bytes` and says how many bytes it used.
 pub fn decode_slice(bytes: &[u8]) -> Decoded<Message> {
-    decode_lines(bytes, Terminator::Lf, MAX_LINE, PROTOCOL, |line| {
-        parse_message(line).map(Some)
-    })
+    decode_lines(bytes, Terminator::Lf, MAX_LINE, PROTOCOL, |line| parse_message(line).map(Some))
 }
 
 /// Parses one decoder line (without its line end).
@@ -501,11 +457,7 @@ pub fn parse_message(line: &[u8]) -> Result<Message, DecodeError> {
         [b'#', b'P', b';', rest @ ..] => Passing::parse(rest).map(Message::PushedPassing),
         [b'O', b'N', b'L', b'Y', b' ', rest @ ..] => Ok(Message::Only(text(rest))),
         [b'A'..=b'Z', ..] => parse_reply(line),
-        _ => Err(malformed(
-            PROTOCOL,
-            "line is neither a passing nor a reply",
-            line,
-        )),
+        _ => Err(malformed(PROTOCOL, "line is neither a passing nor a reply", line)),
     }
 }
 
@@ -515,30 +467,18 @@ fn parse_reply(line: &[u8]) -> Result<Message, DecodeError> {
         Some(a) => fields(a, b';').collect(),
         None => Vec::new(),
     };
-    let bad = || {
-        malformed(
-            PROTOCOL,
-            format!("bad {} reply", String::from_utf8_lossy(command)),
-            line,
-        )
-    };
+    let bad = || malformed(PROTOCOL, format!("bad {} reply", String::from_utf8_lossy(command)), line);
     let msg = match (command, args.as_slice()) {
         (b"GETTIME", [d, t]) => Message::Time(DecoderTime::parse(d, t).ok_or_else(bad)?),
         (b"SETTIME", [d, t]) => Message::TimeSet(DecoderTime::parse(d, t).ok_or_else(bad)?),
         (b"GETTIME" | b"SETTIME", _) => return Err(bad()),
-        (b"PASSINGS", [c]) => Message::Passings {
-            count: parse_u64(c).ok_or_else(bad)?,
-            file_no: None,
-        },
-        (b"PASSINGS", [c, f]) => Message::Passings {
-            count: parse_u64(c).ok_or_else(bad)?,
-            file_no: Some(parse_u32(f).ok_or_else(bad)?),
-        },
+        (b"PASSINGS", [c]) => Message::Passings { count: parse_u64(c).ok_or_else(bad)?, file_no: None },
+        (b"PASSINGS", [c, f]) => {
+            Message::Passings { count: parse_u64(c).ok_or_else(bad)?, file_no: Some(parse_u32(f).ok_or_else(bad)?) }
+        }
         (b"PASSINGS", _) => return Err(bad()),
         (b"GETSTATUS", [d, t, ..]) if DecoderTime::parse(d, t).is_some() => {
-            Message::Status(Status {
-                fields: args.iter().map(|f| text(f)).collect(),
-            })
+            Message::Status(Status { fields: args.iter().map(|f| text(f)).collect() })
         }
         (b"GETSTATUS", _) => return Err(bad()),
         (b"STARTOPERATION", [b"OK"]) => Message::OperationStarted(None),
@@ -546,20 +486,16 @@ fn parse_reply(line: &[u8]) -> Result<Message, DecodeError> {
             Message::OperationStarted(DecoderTime::parse(d, t))
         }
         (b"STOPOPERATION", [b"OK"]) => Message::OperationStopped,
-        (b"SETPUSHPASSINGS", [on]) => Message::PushPassings {
-            enabled: parse_bool(on).ok_or_else(bad)?,
-            include_stored: None,
-        },
+        (b"SETPUSHPASSINGS", [on]) => {
+            Message::PushPassings { enabled: parse_bool(on).ok_or_else(bad)?, include_stored: None }
+        }
         (b"SETPUSHPASSINGS", [on, old]) => Message::PushPassings {
             enabled: parse_bool(on).ok_or_else(bad)?,
             include_stored: Some(parse_bool(old).ok_or_else(bad)?),
         },
         (b"SETPUSHPASSINGS", _) => return Err(bad()),
         (b"PING", [b"OK"]) => Message::Pong,
-        _ => Message::Reply {
-            command: text(command),
-            fields: args.iter().map(|f| text(f)).collect(),
-        },
+        _ => Message::Reply { command: text(command), fields: args.iter().map(|f| text(f)).collect() },
     };
     Ok(msg)
 }
@@ -582,11 +518,7 @@ fn parse_bool(s: &[u8]) -> Option<bool> {
 
 /// An empty field is `None`; a non-empty one must parse.
 fn opt<T>(s: &[u8], parse: impl Fn(&[u8]) -> Option<T>) -> Result<Option<T>, ()> {
-    if s.is_empty() {
-        Ok(None)
-    } else {
-        parse(s).map(Some).ok_or(())
-    }
+    if s.is_empty() { Ok(None) } else { parse(s).map(Some).ok_or(()) }
 }
 
 fn put<T: std::fmt::Display>(out: &mut Vec<u8>, v: Option<T>) {
@@ -657,16 +589,8 @@ impl Command {
             Command::GetPassing(n) => {
                 let _ = write!(out, "{n}");
             }
-            Command::SetPushPassings {
-                enabled,
-                include_stored,
-            } => {
-                let _ = write!(
-                    out,
-                    "SETPUSHPASSINGS;{};{}",
-                    u8::from(*enabled),
-                    u8::from(*include_stored)
-                );
+            Command::SetPushPassings { enabled, include_stored } => {
+                let _ = write!(out, "SETPUSHPASSINGS;{};{}", u8::from(*enabled), u8::from(*include_stored));
             }
             Command::SetPushPrewarns(on) => {
                 let _ = write!(out, "SETPUSHPREWARNS;{}", u8::from(*on));
@@ -693,11 +617,7 @@ pub fn decode_command(buf: &mut Vec<u8>) -> Result<Option<Command>, DecodeError>
 /// Decodes one host command from the front of `bytes`; blank lines are skipped.
 pub fn decode_command_slice(bytes: &[u8]) -> Decoded<Command> {
     decode_lines(bytes, Terminator::Lf, MAX_LINE, PROTOCOL, |line| {
-        if line.is_empty() {
-            Ok(None)
-        } else {
-            parse_command(line).map(Some)
-        }
+        if line.is_empty() { Ok(None) } else { parse_command(line).map(Some) }
     })
 }
 
@@ -728,15 +648,11 @@ pub fn parse_command(line: &[u8]) -> Result<Command, DecodeError> {
             enabled: parse_bool(on).ok_or_else(bad)?,
             include_stored: parse_bool(old).ok_or_else(bad)?,
         },
-        (b"SETPUSHPASSINGS", [on]) => Command::SetPushPassings {
-            enabled: parse_bool(on).ok_or_else(bad)?,
-            include_stored: false,
-        },
+        (b"SETPUSHPASSINGS", [on]) => {
+            Command::SetPushPassings { enabled: parse_bool(on).ok_or_else(bad)?, include_stored: false }
+        }
         (b"SETPUSHPREWARNS", [on]) => Command::SetPushPrewarns(parse_bool(on).ok_or_else(bad)?),
-        (b"GETCONFIG", [s, k]) => Command::GetConfig {
-            section: text(s),
-            key: text(k),
-        },
+        (b"GETCONFIG", [s, k]) => Command::GetConfig { section: text(s), key: text(k) },
         (b"GETFILE", [n]) => Command::GetFile(parse_u32(n).ok_or_else(bad)?),
         (b"CLEARFILES", []) => Command::ClearFiles,
         (b"PING", []) => Command::Ping,

@@ -21,8 +21,7 @@
 use std::io::Write;
 
 use crate::field::{
-    MICROS_PER_SEC, fields, is_valid_date, local_micros, parse_i64, parse_u8, parse_u16, parse_u32,
-    parse_u64, text,
+    MICROS_PER_SEC, fields, is_valid_date, local_micros, parse_i64, parse_u8, parse_u16, parse_u32, parse_u64, text,
 };
 use crate::framing::{Terminator, decode_lines, malformed};
 use crate::{DecodeError, Decoded, ReaderTime, TagRead};
@@ -70,15 +69,8 @@ pub struct UltraClock {
 impl UltraClock {
     /// Microseconds since 1970-01-01T00:00 local (no zone applied).
     pub fn local_micros(self) -> i64 {
-        let tod =
-            (u64::from(self.hour) * 3600 + u64::from(self.minute) * 60 + u64::from(self.second))
-                * MICROS_PER_SEC;
-        local_micros(
-            i64::from(self.year),
-            u32::from(self.month),
-            u32::from(self.day),
-            tod,
-        )
+        let tod = (u64::from(self.hour) * 3600 + u64::from(self.minute) * 60 + u64::from(self.second)) * MICROS_PER_SEC;
+        local_micros(i64::from(self.year), u32::from(self.month), u32::from(self.day), tod)
     }
 
     /// `H:M:S D-M-YYYY`, padded or not.
@@ -146,8 +138,7 @@ impl ChipRead {
 
     pub fn reader_time(&self) -> ReaderTime {
         ReaderTime::LocalDateTime(
-            (self.seconds_since_1980 as i64 + EPOCH_1980_SECS) * MICROS_PER_SEC as i64
-                + i64::from(self.millis) * 1000,
+            (self.seconds_since_1980 as i64 + EPOCH_1980_SECS) * MICROS_PER_SEC as i64 + i64::from(self.millis) * 1000,
         )
     }
 
@@ -167,35 +158,22 @@ impl ChipRead {
             n += 1;
         }
         if n != 12 {
-            return Err(malformed(
-                PROTOCOL,
-                format!("read has {n} fields, expected 12"),
-                line,
-            ));
+            return Err(malformed(PROTOCOL, format!("read has {n} fields, expected 12"), line));
         }
-        let bad = |name: &str, v: &[u8]| {
-            malformed(
-                PROTOCOL,
-                format!("bad {name} {:?}", String::from_utf8_lossy(v)),
-                line,
-            )
-        };
+        let bad =
+            |name: &str, v: &[u8]| malformed(PROTOCOL, format!("bad {name} {:?}", String::from_utf8_lossy(v)), line);
         let num = |i: usize, name: &str| parse_u64(f[i]).ok_or_else(|| bad(name, f[i]));
         if f[1].is_empty() || !f[1].iter().all(u8::is_ascii_alphanumeric) {
             return Err(bad("chip", f[1]));
         }
-        let millis = parse_u16(f[3])
-            .filter(|&m| m < 1000)
-            .ok_or_else(|| bad("milliseconds", f[3]))?;
+        let millis = parse_u16(f[3]).filter(|&m| m < 1000).ok_or_else(|| bad("milliseconds", f[3]))?;
         Ok(ChipRead {
             kind: parse_u8(f[0]).ok_or_else(|| bad("record type", f[0]))?,
             chip: text(f[1]),
             seconds_since_1980: num(2, "seconds")?,
             millis,
             antenna: parse_u8(f[4]).ok_or_else(|| bad("antenna", f[4]))?,
-            rssi: parse_i64(f[5])
-                .and_then(|v| i16::try_from(v).ok())
-                .ok_or_else(|| bad("rssi", f[5]))?,
+            rssi: parse_i64(f[5]).and_then(|v| i16::try_from(v).ok()).ok_or_else(|| bad("rssi", f[5]))?,
             rewind: match f[6] {
                 b"0" => false,
                 b"1" => true,
@@ -341,46 +319,28 @@ pub fn decode_slice(bytes: &[u8]) -> Decoded<Message> {
         let rest = &bytes[pos..];
         match rest {
             [] => {
-                return Decoded {
-                    consumed: pos,
-                    result: Ok(None),
-                };
+                return Decoded { consumed: pos, result: Ok(None) };
             }
             [b'\r' | b'\n', ..] => pos += 1,
             [EXTENDED_STATUS] => {
-                return Decoded {
-                    consumed: pos,
-                    result: Ok(None),
-                };
+                return Decoded { consumed: pos, result: Ok(None) };
             }
             [EXTENDED_STATUS, len, ..] => {
                 let len = usize::from(*len);
                 if len < 2 {
                     return Decoded {
                         consumed: pos + 2,
-                        result: Err(malformed(
-                            PROTOCOL,
-                            format!("extended status length {len}"),
-                            &rest[..2],
-                        )),
+                        result: Err(malformed(PROTOCOL, format!("extended status length {len}"), &rest[..2])),
                     };
                 }
                 if rest.len() < len {
-                    return Decoded {
-                        consumed: pos,
-                        result: Ok(None),
-                    };
+                    return Decoded { consumed: pos, result: Ok(None) };
                 }
                 let frame = Message::ExtendedStatus(rest[2..len].to_vec());
-                return Decoded {
-                    consumed: pos + len,
-                    result: Ok(Some(frame)),
-                };
+                return Decoded { consumed: pos + len, result: Ok(Some(frame)) };
             }
             _ => {
-                let mut d = decode_lines(rest, Terminator::CrOrLf, MAX_LINE, PROTOCOL, |l| {
-                    parse_line(l).map(Some)
-                });
+                let mut d = decode_lines(rest, Terminator::CrOrLf, MAX_LINE, PROTOCOL, |l| parse_line(l).map(Some));
                 if let (Ok(None), skip) = (&d.result, d.consumed) {
                     // Keep the retained tail of an over-long line from starting with 0x03, which
                     // would read as a binary frame (bounded: at most MAX_LINE extra bytes kept).
@@ -411,9 +371,7 @@ pub fn parse_line(line: &[u8]) -> Result<Message, DecodeError> {
             }
         }
         Some(b'0'..=b'9') => parse_clock_line(line),
-        Some(b'V') => Ok(Message::Voltage(text(
-            line.strip_prefix(b"V=").unwrap_or(&line[1..]),
-        ))),
+        Some(b'V') => Ok(Message::Voltage(text(line.strip_prefix(b"V=").unwrap_or(&line[1..])))),
         Some(b'S') => Ok(Message::Status(text(&line[1..]))),
         Some(b'U') => Ok(Message::Setting(line[1..].to_vec())),
         _ if line.iter().all(|b| (b' '..=b'~').contains(b)) => Ok(Message::Text(text(line))),
@@ -425,15 +383,9 @@ fn parse_clock_line(line: &[u8]) -> Result<Message, DecodeError> {
     let bad = || malformed(PROTOCOL, "bad clock line", line);
     // `HH:MM:SS DD-MM-YYYY` optionally followed by ` (n)`.
     if let Some(open) = line.iter().position(|&b| b == b'(') {
-        let value = line[open + 1..]
-            .strip_suffix(b")")
-            .and_then(parse_i64)
-            .ok_or_else(bad)?;
+        let value = line[open + 1..].strip_suffix(b")").and_then(parse_i64).ok_or_else(bad)?;
         let head = line[..open].strip_suffix(b" ").ok_or_else(bad)?;
-        return Ok(Message::ClockInfo {
-            clock: UltraClock::parse(head).ok_or_else(bad)?,
-            value,
-        });
+        return Ok(Message::ClockInfo { clock: UltraClock::parse(head).ok_or_else(bad)?, value });
     }
     UltraClock::parse(line).map(Message::Clock).ok_or_else(bad)
 }
@@ -512,10 +464,7 @@ pub fn decode_command_slice(bytes: &[u8]) -> Decoded<Command> {
     }
     let rest = &bytes[pos..];
     let (consumed, result) = command_at(rest);
-    Decoded {
-        consumed: pos + consumed,
-        result,
-    }
+    Decoded { consumed: pos + consumed, result }
 }
 
 fn command_at(rest: &[u8]) -> (usize, Result<Option<Command>, DecodeError>) {
@@ -535,48 +484,25 @@ fn command_at(rest: &[u8]) -> (usize, Result<Option<Command>, DecodeError>) {
             Some(b'\n' | b'\r') => done(2, Command::DumpSettings),
             Some(_) => fail(1, "settings dump without line end"),
         },
-        b't' => match rest
-            .iter()
-            .take(MAX_COMMAND + 1)
-            .position(|&b| b == b'\r' || b == b'\n')
-        {
+        b't' => match rest.iter().take(MAX_COMMAND + 1).position(|&b| b == b'\r' || b == b'\n') {
             Some(end) => match rest[1..end].strip_prefix(b" ").and_then(UltraClock::parse) {
                 Some(c) => done(end + 1, Command::SetClock(c)),
                 None => fail(end + 1, "bad clock in set-clock command"),
             },
-            None if rest.len() > MAX_COMMAND => (
-                MAX_COMMAND + 1,
-                Err(DecodeError::TooLong {
-                    protocol: PROTOCOL,
-                    limit: MAX_COMMAND,
-                }),
-            ),
+            None if rest.len() > MAX_COMMAND => {
+                (MAX_COMMAND + 1, Err(DecodeError::TooLong { protocol: PROTOCOL, limit: MAX_COMMAND }))
+            }
             None => NEED_MORE,
         },
         b'u' => {
             let Some(&id) = rest.get(1) else {
                 return NEED_MORE;
             };
-            match rest
-                .iter()
-                .skip(2)
-                .take(MAX_COMMAND + 1)
-                .position(|&b| b == 0xff)
-            {
-                Some(n) => done(
-                    n + 3,
-                    Command::WriteSetting {
-                        id,
-                        value: rest[2..2 + n].to_vec(),
-                    },
-                ),
-                None if rest.len() > MAX_COMMAND + 2 => (
-                    MAX_COMMAND + 3,
-                    Err(DecodeError::TooLong {
-                        protocol: PROTOCOL,
-                        limit: MAX_COMMAND,
-                    }),
-                ),
+            match rest.iter().skip(2).take(MAX_COMMAND + 1).position(|&b| b == 0xff) {
+                Some(n) => done(n + 3, Command::WriteSetting { id, value: rest[2..2 + n].to_vec() }),
+                None if rest.len() > MAX_COMMAND + 2 => {
+                    (MAX_COMMAND + 3, Err(DecodeError::TooLong { protocol: PROTOCOL, limit: MAX_COMMAND }))
+                }
                 None => NEED_MORE,
             }
         }
@@ -584,28 +510,18 @@ fn command_at(rest: &[u8]) -> (usize, Result<Option<Command>, DecodeError>) {
             // `6\0\0` + up to 20 digits + CR + up to 20 digits + CR.
             const MAX: usize = 3 + 21 + 21;
             if rest.len() < 3 {
-                return if rest[1..].iter().all(|&b| b == 0) {
-                    NEED_MORE
-                } else {
-                    fail(1, "bad rewind")
-                };
+                return if rest[1..].iter().all(|&b| b == 0) { NEED_MORE } else { fail(1, "bad rewind") };
             }
             if rest[1] != 0 || rest[2] != 0 {
                 return fail(1, "bad rewind");
             }
             let body = &rest[3..rest.len().min(MAX)];
-            let mut crs = body
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\r')
-                .map(|(i, _)| i);
+            let mut crs = body.iter().enumerate().filter(|(_, b)| **b == b'\r').map(|(i, _)| i);
             match (crs.next(), crs.next()) {
                 (Some(a), Some(b)) => {
                     let n = 3 + b + 1;
                     match (parse_u64(&body[..a]), parse_u64(&body[a + 1..b])) {
-                        (Some(from), Some(to)) if first == b'6' => {
-                            done(n, Command::RewindByLogId { from, to })
-                        }
+                        (Some(from), Some(to)) if first == b'6' => done(n, Command::RewindByLogId { from, to }),
                         (Some(from), Some(to)) => done(n, Command::RewindByTime { from, to }),
                         _ => fail(n, "bad rewind bounds"),
                     }
@@ -617,11 +533,7 @@ fn command_at(rest: &[u8]) -> (usize, Result<Option<Command>, DecodeError>) {
         EXTENDED_STATUS => {
             let n = ENABLE_EXTENDED_STATUS.len();
             if rest.len() < n {
-                if ENABLE_EXTENDED_STATUS.starts_with(rest) {
-                    NEED_MORE
-                } else {
-                    fail(1, "unknown binary command")
-                }
+                if ENABLE_EXTENDED_STATUS.starts_with(rest) { NEED_MORE } else { fail(1, "unknown binary command") }
             } else if rest[..n] == ENABLE_EXTENDED_STATUS {
                 done(n, Command::EnableExtendedStatus)
             } else {

@@ -24,27 +24,12 @@ fn rec([format, seq, loc, tag, f5, reader, f7]: [&str; 7], time: u64) -> CtRecor
 #[test]
 fn golden_tag_lines() {
     let bytes = include_bytes!("../../../test_data/chronotrack/tag_lines.txt");
-    let got: Vec<Message> = decode_whole(bytes, decode)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let got: Vec<Message> = decode_whole(bytes, decode).into_iter().map(|r| r.unwrap()).collect();
     let expect = vec![
-        Message::Read(rec(
-            ["CT01_33", "1", "start", "9478", "0", "0F2A38", "1"],
-            cs(14, 2, 15, 31),
-        )),
-        Message::GunTime(rec(
-            ["CT01_33", "4", "start", "guntime", "0", "DF239A", "0"],
-            cs(7, 45, 1, 1),
-        )),
-        Message::NewLocation(rec(
-            ["CT01_33", "2038", "30k", "newlocation", "0", "ED932A", "0"],
-            cs(9, 15, 21, 0),
-        )),
-        Message::Read(rec(
-            ["CT01_13", "24", "START", "50101", "1", "117F37", "8"],
-            cs(15, 54, 48, 90),
-        )),
+        Message::Read(rec(["CT01_33", "1", "start", "9478", "0", "0F2A38", "1"], cs(14, 2, 15, 31))),
+        Message::GunTime(rec(["CT01_33", "4", "start", "guntime", "0", "DF239A", "0"], cs(7, 45, 1, 1))),
+        Message::NewLocation(rec(["CT01_33", "2038", "30k", "newlocation", "0", "ED932A", "0"], cs(9, 15, 21, 0))),
+        Message::Read(rec(["CT01_13", "24", "START", "50101", "1", "117F37", "8"], cs(15, 54, 48, 90))),
     ];
     assert_eq!(got, expect);
     let mut again = Vec::new();
@@ -63,29 +48,16 @@ fn golden_tag_lines() {
             hits: None,
         }
     );
-    assert_eq!(
-        got[0].to_tag_read().unwrap().antenna,
-        None,
-        "CT01_33 field 7 is not an antenna"
-    );
+    assert_eq!(got[0].to_tag_read().unwrap().antenna, None, "CT01_33 field 7 is not an antenna");
     assert_eq!(got[1].to_tag_read(), None, "a gun time is not a tag read");
 }
 
 #[test]
 fn golden_server_handshake() {
     let bytes = include_bytes!("../../../test_data/chronotrack/server_handshake.txt");
-    let got: Vec<Command> = decode_whole(bytes, decode_command)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let got: Vec<Command> = decode_whole(bytes, decode_command).into_iter().map(|r| r.unwrap()).collect();
     let mut expect: Vec<Command> = handshake("racetime", "1").into_iter().skip(1).collect();
-    expect.extend([
-        Command::Start {
-            location: None,
-            seq: None,
-        },
-        Command::Ping,
-    ]);
+    expect.extend([Command::Start { location: None, seq: None }, Command::Ping]);
     assert_eq!(got, expect);
     let mut again = Vec::new();
     expect.iter().for_each(|c| c.encode(&mut again));
@@ -95,30 +67,16 @@ fn golden_server_handshake() {
 #[test]
 fn client_handshake_lines() {
     let mut buf = b"SimpleClient~2.1~CTP01\r\nack~getconnectionid~abc\r\nack~geteventinfo~City Run~42~10k\r\nack~getlocations~start~30k~finish\r\nack~ping\r\nerr~start~no such location\r\n".to_vec();
-    let got: Vec<Message> = testkit::drain(&mut buf, decode)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let got: Vec<Message> = testkit::drain(&mut buf, decode).into_iter().map(|r| r.unwrap()).collect();
     assert_eq!(
         got,
         vec![
-            Message::Greeting {
-                name: "SimpleClient".into(),
-                version: "2.1".into(),
-                protocol: "CTP01".into()
-            },
+            Message::Greeting { name: "SimpleClient".into(), version: "2.1".into(), protocol: "CTP01".into() },
             Message::ConnectionId("abc".into()),
-            Message::EventInfo {
-                name: "City Run".into(),
-                id: "42".into(),
-                description: "10k".into()
-            },
+            Message::EventInfo { name: "City Run".into(), id: "42".into(), description: "10k".into() },
             Message::Locations(vec!["start".into(), "30k".into(), "finish".into()]),
             Message::Pong,
-            Message::Error {
-                command: "start".into(),
-                message: "no such location".into()
-            },
+            Message::Error { command: "start".into(), message: "no such location".into() },
         ]
     );
 }
@@ -127,19 +85,10 @@ fn client_handshake_lines() {
 fn time_formats() {
     // 2008-10-16 is day 14168.
     let iso = 14_168 * 86_400_000_000 + cs(14, 2, 15, 31) as i64;
-    assert_eq!(
-        CtTime::parse(b"2008-10-16T14:02:15.31"),
-        Some(CtTime::Iso(iso))
-    );
-    assert_eq!(
-        CtTime::parse(b"1224165735.31"),
-        Some(CtTime::Unix(1_224_165_735_310_000))
-    );
+    assert_eq!(CtTime::parse(b"2008-10-16T14:02:15.31"), Some(CtTime::Iso(iso)));
+    assert_eq!(CtTime::parse(b"1224165735.31"), Some(CtTime::Unix(1_224_165_735_310_000)));
     assert_eq!(CtTime::parse(b"50535310"), Some(CtTime::Msecs(50_535_310)));
-    assert_eq!(
-        CtTime::Iso(iso).reader_time(),
-        ReaderTime::LocalDateTime(iso)
-    );
+    assert_eq!(CtTime::Iso(iso).reader_time(), ReaderTime::LocalDateTime(iso));
     let mut out = Vec::new();
     CtTime::Iso(iso).write(&mut out);
     assert_eq!(out, b"2008-10-16T14:02:15.31");
@@ -148,27 +97,16 @@ fn time_formats() {
 #[test]
 fn start_with_resume_point() {
     let mut out = Vec::new();
-    Command::Start {
-        location: Some("30k".into()),
-        seq: Some(2038),
-    }
-    .encode(&mut out);
+    Command::Start { location: Some("30k".into()), seq: Some(2038) }.encode(&mut out);
     assert_eq!(out, b"start~30k~2038\r\n");
 }
 
 #[test]
 fn malformed_line_is_typed_and_the_next_survives() {
-    let mut buf =
-        b"CT01_33~x~start~9478~14:02:15.31~0~0F2A38~1\r\nCT01_33~1~start~9478\r\nack~ping\r\n"
-            .to_vec();
+    let mut buf = b"CT01_33~x~start~9478~14:02:15.31~0~0F2A38~1\r\nCT01_33~1~start~9478\r\nack~ping\r\n".to_vec();
     let e = decode(&mut buf).unwrap_err();
     assert!(e.to_string().contains("bad sequence number \"x\""), "{e}");
-    assert!(
-        decode(&mut buf)
-            .unwrap_err()
-            .to_string()
-            .contains("4 fields")
-    );
+    assert!(decode(&mut buf).unwrap_err().to_string().contains("4 fields"));
     assert_eq!(decode(&mut buf), Ok(Some(Message::Pong)));
 }
 
@@ -198,18 +136,16 @@ fn arb_record() -> impl Strategy<Value = CtRecord> {
         "[0-9A-F]{6}",
         "[0-9]{0,2}",
     )
-        .prop_map(
-            |(format, seq, location, tag, time, field5, reader_id, field7)| CtRecord {
-                format: format.into(),
-                seq,
-                location,
-                tag,
-                time,
-                field5,
-                reader_id,
-                field7,
-            },
-        )
+        .prop_map(|(format, seq, location, tag, time, field5, reader_id, field7)| CtRecord {
+            format: format.into(),
+            seq,
+            location,
+            tag,
+            time,
+            field5,
+            reader_id,
+            field7,
+        })
 }
 
 fn arb_message() -> impl Strategy<Value = Message> {
@@ -234,15 +170,12 @@ fn arb_command() -> impl Strategy<Value = Command> {
             version,
             n_settings
         }),
-        ("[a-z-]{1,12}", field_text("~\r\n", 8))
-            .prop_map(|(key, value)| Command::Setting { key, value }),
+        ("[a-z-]{1,12}", field_text("~\r\n", 8)).prop_map(|(key, value)| Command::Setting { key, value }),
         Just(Command::GetConnectionId),
         Just(Command::GetEventInfo),
         Just(Command::GetLocations),
-        proptest::option::of((word(), any::<Option<u64>>())).prop_map(|l| Command::Start {
-            location: l.as_ref().map(|(l, _)| l.clone()),
-            seq: l.and_then(|(_, s)| s)
-        }),
+        proptest::option::of((word(), any::<Option<u64>>()))
+            .prop_map(|l| Command::Start { location: l.as_ref().map(|(l, _)| l.clone()), seq: l.and_then(|(_, s)| s) }),
         proptest::option::of(word()).prop_map(|location| Command::Stop { location }),
         Just(Command::Ping),
     ]

@@ -5,16 +5,7 @@ use crate::testkit::{self, decode_whole};
 
 /// `[year, month, day, weekday, hour, minute, second, centis]`.
 fn clock([year, month, day, weekday, hour, minute, second, centis]: [u8; 8]) -> IpicoClock {
-    IpicoClock {
-        year,
-        month,
-        day,
-        weekday,
-        hour,
-        minute,
-        second,
-        centis,
-    }
+    IpicoClock { year, month, day, weekday, hour, minute, second, centis }
 }
 
 #[track_caller]
@@ -24,10 +15,7 @@ fn check<M: PartialEq + std::fmt::Debug>(
     encode: fn(&M, &mut Vec<u8>),
     expect: Vec<M>,
 ) {
-    let got: Vec<M> = decode_whole(bytes, decode)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let got: Vec<M> = decode_whole(bytes, decode).into_iter().map(|r| r.unwrap()).collect();
     assert_eq!(got, expect);
     let mut again = Vec::new();
     expect.iter().for_each(|m| encode(m, &mut again));
@@ -59,11 +47,7 @@ fn golden_tag_records() {
             i_count: 0,
             q_count: 1,
             time: clock([26, 3, 8, 0, 12, 22, 2, 47]),
-            tto: Some(Tto {
-                index: 6,
-                page: 0,
-                status: 0x80,
-            }),
+            tto: Some(Tto { index: 6, page: 0, status: 0x80 }),
         },
     ];
     check(
@@ -75,14 +59,8 @@ fn golden_tag_records() {
     assert!(tags[2].tto.unwrap().first_seen());
     // 2001-12-30 18:45:59.39 local: 11686 days after 1970-01-01.
     let read = tags[0].to_tag_read();
-    assert_eq!(
-        read.time,
-        ReaderTime::LocalDateTime(11_686 * 86_400_000_000 + 67_559_390_000)
-    );
-    assert_eq!(
-        (read.chip.as_str(), read.hits, read.antenna),
-        ("000000012345", Some(42), None)
-    );
+    assert_eq!(read.time, ReaderTime::LocalDateTime(11_686 * 86_400_000_000 + 67_559_390_000));
+    assert_eq!((read.chip.as_str(), read.hits, read.antenna), ("000000012345", Some(42), None));
 }
 
 #[test]
@@ -127,22 +105,9 @@ fn golden_host_commands() {
 
 #[test]
 fn wrong_lrc_is_a_checksum_error_and_the_next_record_survives() {
-    let mut buf =
-        b"aa400000000123450a2a01123018455927a8\r\naa0005800012860800012603062027472353\r\n"
-            .to_vec();
+    let mut buf = b"aa400000000123450a2a01123018455927a8\r\naa0005800012860800012603062027472353\r\n".to_vec();
     let e = decode(&mut buf).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DecodeError::Checksum {
-                protocol: "ipico",
-                expected: 0xa7,
-                got: 0xa8,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, DecodeError::Checksum { protocol: "ipico", expected: 0xa7, got: 0xa8, .. }), "{e:?}");
     assert!(e.to_string().contains("expected 0xa7, got 0xa8"), "{e}");
     assert!(e.to_string().contains("61 61 34 30"), "{e}");
     assert!(matches!(decode(&mut buf), Ok(Some(Message::Tag(_)))));
@@ -150,10 +115,9 @@ fn wrong_lrc_is_a_checksum_error_and_the_next_record_survives() {
 
 #[test]
 fn stored_read_commands() {
-    for (cmd, bytes) in [
-        (Command::DownloadStoredReads, &b"ab00024b0101"[..]),
-        (Command::ClearStoredReads, &b"ab00014bd0"[..]),
-    ] {
+    for (cmd, bytes) in
+        [(Command::DownloadStoredReads, &b"ab00024b0101"[..]), (Command::ClearStoredReads, &b"ab00014bd0"[..])]
+    {
         let mut out = Vec::new();
         cmd.encode(&mut out);
         assert!(out.starts_with(bytes), "{}", String::from_utf8_lossy(&out));
@@ -170,83 +134,52 @@ fn unchecked_ac_frames_are_accepted() {
 #[test]
 fn bad_length_is_malformed() {
     let mut buf = b"aa4000000001234\r\n".to_vec();
-    assert!(matches!(
-        decode(&mut buf),
-        Err(DecodeError::Malformed { .. })
-    ));
+    assert!(matches!(decode(&mut buf), Err(DecodeError::Malformed { .. })));
 }
 
 // ---- property tests ----
 
 fn arb_clock(with_weekday: bool) -> impl Strategy<Value = IpicoClock> {
-    (
-        0u8..100,
-        1u8..=12,
-        1u8..=28,
-        0u8..7,
-        0u8..24,
-        0u8..60,
-        0u8..60,
-        0u8..100,
+    (0u8..100, 1u8..=12, 1u8..=28, 0u8..7, 0u8..24, 0u8..60, 0u8..60, 0u8..100).prop_map(
+        move |(year, month, day, weekday, hour, minute, second, centis)| IpicoClock {
+            year,
+            month,
+            day,
+            weekday: if with_weekday { weekday } else { 0 },
+            hour,
+            minute,
+            second,
+            centis,
+        },
     )
-        .prop_map(
-            move |(year, month, day, weekday, hour, minute, second, centis)| IpicoClock {
-                year,
-                month,
-                day,
-                weekday: if with_weekday { weekday } else { 0 },
-                hour,
-                minute,
-                second,
-                centis,
-            },
-        )
 }
 
 fn arb_tag() -> impl Strategy<Value = TagRecord> {
-    (
-        any::<u8>(),
-        "[0-9a-f]{12}",
-        any::<u8>(),
-        any::<u8>(),
-        arb_clock(false),
-        any::<Option<(u8, u8, u8)>>(),
+    (any::<u8>(), "[0-9a-f]{12}", any::<u8>(), any::<u8>(), arb_clock(false), any::<Option<(u8, u8, u8)>>()).prop_map(
+        |(reader_id, tag_id, i_count, q_count, time, tto)| TagRecord {
+            reader_id,
+            tag_id,
+            i_count,
+            q_count,
+            time,
+            tto: tto.map(|(index, page, status)| Tto { index, page, status }),
+        },
     )
-        .prop_map(
-            |(reader_id, tag_id, i_count, q_count, time, tto)| TagRecord {
-                reader_id,
-                tag_id,
-                i_count,
-                q_count,
-                time,
-                tto: tto.map(|(index, page, status)| Tto {
-                    index,
-                    page,
-                    status,
-                }),
-            },
-        )
 }
 
 fn arb_control() -> impl Strategy<Value = ControlFrame> {
-    (
-        any::<u8>(),
-        any::<u8>(),
-        any::<bool>(),
-        proptest::collection::vec(any::<u8>(), 1..20),
-    )
-        .prop_map(|(reader_id, instruction, query, data)| ControlFrame {
+    (any::<u8>(), any::<u8>(), any::<bool>(), proptest::collection::vec(any::<u8>(), 1..20)).prop_map(
+        |(reader_id, instruction, query, data)| ControlFrame {
             reader_id,
-            instruction: if instruction == instruction::GET_DATE_TIME
-                || instruction == instruction::TRIGGER_EVENT
-            {
+            instruction: if instruction == instruction::GET_DATE_TIME || instruction == instruction::TRIGGER_EVENT {
                 0x10
             } else {
                 instruction
             },
             query,
             data: if query { vec![] } else { data },
-        })
+        },
+    )
 }
 
 fn arb_message() -> impl Strategy<Value = Message> {
@@ -271,10 +204,7 @@ fn arb_command() -> impl Strategy<Value = Command> {
         Just(Command::QueryStoredReads),
         Just(Command::DownloadStoredReads),
         Just(Command::ClearStoredReads),
-        arb_control().prop_map(|c| Command::Control(ControlFrame {
-            reader_id: c.reader_id.max(1),
-            ..c
-        })),
+        arb_control().prop_map(|c| Command::Control(ControlFrame { reader_id: c.reader_id.max(1), ..c })),
     ]
 }
 

@@ -10,10 +10,7 @@ fn tod(h: u64, m: u64, s: u64, us: u64) -> u64 {
 #[test]
 fn golden_simulator_data_line() {
     let bytes = include_bytes!("../../../test_data/jchip/sim_data_line.txt");
-    let got: Vec<Message> = decode_whole(bytes, decode)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let got: Vec<Message> = decode_whole(bytes, decode).into_iter().map(|r| r.unwrap()).collect();
     let rec = Record {
         kind: b'J',
         tag: "413A35".into(),
@@ -22,11 +19,7 @@ fn golden_simulator_data_line() {
         day: 0,
         index: Some(0x1a),
         column: Some("C7".into()),
-        date: Some(JchipDate {
-            year: 2012,
-            month: 7,
-            day: 24,
-        }),
+        date: Some(JchipDate { year: 2012, month: 7, day: 24 }),
     };
     assert_eq!(got, vec![Message::Data(rec.clone())]);
     assert_eq!(
@@ -44,10 +37,7 @@ fn golden_simulator_data_line() {
     // Re-encoding keeps every value; the fraction is written with the hardware's four digits.
     let mut out = Vec::new();
     Message::Data(rec).encode(&mut out);
-    assert_eq!(
-        out,
-        b"DJ413A35 10:11:16.4433 10  0001A      C7 date=20120724\r"
-    );
+    assert_eq!(out, b"DJ413A35 10:11:16.4433 10  0001A      C7 date=20120724\r");
 }
 
 #[test]
@@ -75,14 +65,8 @@ fn golden_raw_record() {
 #[test]
 fn golden_host_commands() {
     let bytes = include_bytes!("../../../test_data/jchip/host_commands.txt");
-    let got: Vec<Command> = decode_whole(bytes, decode_command)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
-    assert_eq!(
-        got,
-        vec![Command::GetTime, Command::StartTransmission { from: 0 }]
-    );
+    let got: Vec<Command> = decode_whole(bytes, decode_command).into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(got, vec![Command::GetTime, Command::StartTransmission { from: 0 }]);
     let mut out = Vec::new();
     got.iter().for_each(|c| c.encode(&mut out));
     assert_eq!(out, bytes);
@@ -90,47 +74,26 @@ fn golden_host_commands() {
 
 #[test]
 fn time_and_name_lines() {
-    let mut buf =
-        b"N0012JCHIP-1\rGT110111644 date=20120724\rGT0235959\rGT1101116443 date=20120724\r"
-            .to_vec();
-    assert_eq!(
-        decode(&mut buf),
-        Ok(Some(Message::Name {
-            recorded: 12,
-            name: "JCHIP-1".into()
-        }))
-    );
+    let mut buf = b"N0012JCHIP-1\rGT110111644 date=20120724\rGT0235959\rGT1101116443 date=20120724\r".to_vec();
+    assert_eq!(decode(&mut buf), Ok(Some(Message::Name { recorded: 12, name: "JCHIP-1".into() })));
     assert_eq!(
         decode(&mut buf),
         Ok(Some(Message::Time {
             days: 1,
             time_of_day_us: tod(10, 11, 16, 440_000),
-            date: Some(JchipDate {
-                year: 2012,
-                month: 7,
-                day: 24
-            }),
+            date: Some(JchipDate { year: 2012, month: 7, day: 24 }),
         }))
     );
     // Hundredths missing, then one digit too many: both malformed.
-    assert!(matches!(
-        decode(&mut buf),
-        Err(DecodeError::Malformed { .. })
-    ));
-    assert!(matches!(
-        decode(&mut buf),
-        Err(DecodeError::Malformed { .. })
-    ));
+    assert!(matches!(decode(&mut buf), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(decode(&mut buf), Err(DecodeError::Malformed { .. })));
     assert_eq!(decode(&mut buf), Ok(None));
 }
 
 #[test]
 fn day_counter_extends_the_time_of_day() {
     let rec = Record::parse(b"J413A35 00:00:01.0000 12").unwrap();
-    assert_eq!(
-        rec.to_tag_read().time,
-        ReaderTime::TimeOfDay(2 * 86_400_000_000 + 1_000_000)
-    );
+    assert_eq!(rec.to_tag_read().time, ReaderTime::TimeOfDay(2 * 86_400_000_000 + 1_000_000));
 }
 
 #[test]
@@ -138,26 +101,14 @@ fn bad_time_is_malformed_and_names_the_field() {
     let mut buf = b"DJ413A35 25:11:16.4433 10\rN0001X\r".to_vec();
     let e = decode(&mut buf).unwrap_err();
     assert!(e.to_string().contains("bad time"), "{e}");
-    assert_eq!(
-        decode(&mut buf),
-        Ok(Some(Message::Name {
-            recorded: 1,
-            name: "X".into()
-        }))
-    );
+    assert_eq!(decode(&mut buf), Ok(Some(Message::Name { recorded: 1, name: "X".into() })));
 }
 
 // ---- property tests ----
 
 fn arb_record() -> impl Strategy<Value = Record> {
     (
-        (
-            proptest::sample::select(b"JZ".to_vec()),
-            "[0-9A-F]{6}",
-            0u64..86_400_000_000,
-            b'0'..=b'9',
-            0u8..=9,
-        ),
+        (proptest::sample::select(b"JZ".to_vec()), "[0-9A-F]{6}", 0u64..86_400_000_000, b'0'..=b'9', 0u8..=9),
         proptest::option::of((0u32..0x100000, proptest::option::of("[A-Z][0-9]"))),
         proptest::option::of((2000u16..2100, 1u8..=12, 1u8..=28)),
     )

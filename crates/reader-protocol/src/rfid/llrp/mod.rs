@@ -44,14 +44,13 @@ mod wire;
 mod tests;
 
 pub use params::{
-    AiSpec, AiSpecStopTrigger, AntennaConfiguration, AntennaEvent, C1G2EpcMemorySelector,
-    C1G2InventoryCommand, C1G2LlrpCapabilities, C1G2RfControl, C1G2RfMode, C1G2SingulationControl,
-    ContentSelector, Epc, EventNotificationState, EventTimestamp, FieldError, FrequencyInformation,
-    GeneralDeviceCapabilities, GpiTriggerValue, Identification, InventoryParameterSpec,
-    KeepaliveSpec, LlrpCapabilities, LlrpStatus, ParameterError, PeriodicTriggerValue,
-    ReaderCapabilities, ReaderConfig, ReaderConfigResponse, ReaderEventNotificationData,
-    RegulatoryCapabilities, RfTransmitter, RoReportSpec, RoSpec, RoSpecEvent, RoSpecStartTrigger,
-    RoSpecStopTrigger, TagObservationTrigger, TagReportData, UhfBandCapabilities,
+    AiSpec, AiSpecStopTrigger, AntennaConfiguration, AntennaEvent, C1G2EpcMemorySelector, C1G2InventoryCommand,
+    C1G2LlrpCapabilities, C1G2RfControl, C1G2RfMode, C1G2SingulationControl, ContentSelector, Epc,
+    EventNotificationState, EventTimestamp, FieldError, FrequencyInformation, GeneralDeviceCapabilities,
+    GpiTriggerValue, Identification, InventoryParameterSpec, KeepaliveSpec, LlrpCapabilities, LlrpStatus,
+    ParameterError, PeriodicTriggerValue, ReaderCapabilities, ReaderConfig, ReaderConfigResponse,
+    ReaderEventNotificationData, RegulatoryCapabilities, RfTransmitter, RoReportSpec, RoSpec, RoSpecEvent,
+    RoSpecStartTrigger, RoSpecStopTrigger, TagObservationTrigger, TagReportData, UhfBandCapabilities,
     connection_attempt, event_type, param_type, status_code,
 };
 
@@ -119,11 +118,7 @@ pub struct Message {
 impl Message {
     /// An LLRP 1.0.1 message.
     pub fn new(id: u32, body: Body) -> Message {
-        Message {
-            version: VERSION_1_0_1,
-            id,
-            body,
-        }
+        Message { version: VERSION_1_0_1, id, body }
     }
 
     /// The message type number on the wire.
@@ -152,17 +147,9 @@ pub enum Body {
     GetReaderCapabilities { requested_data: u8 },
     /// `GET_READER_CONFIG` (2). `antenna_id`/`gpi_port`/`gpo_port` 0 = all;
     /// `requested_data` 0 = all.
-    GetReaderConfig {
-        antenna_id: u16,
-        requested_data: u8,
-        gpi_port: u16,
-        gpo_port: u16,
-    },
+    GetReaderConfig { antenna_id: u16, requested_data: u8, gpi_port: u16, gpo_port: u16 },
     /// `SET_READER_CONFIG` (3).
-    SetReaderConfig {
-        reset_to_factory_default: bool,
-        config: ReaderConfig,
-    },
+    SetReaderConfig { reset_to_factory_default: bool, config: ReaderConfig },
     /// `CLOSE_CONNECTION` (14).
     CloseConnection,
     /// `ADD_ROSPEC` (20).
@@ -346,14 +333,10 @@ pub fn peek_header(buf: &[u8]) -> Result<Option<Header>, DecodeError> {
     if buf.len() >= 6 {
         let len = u32::from_be_bytes([buf[2], buf[3], buf[4], buf[5]]) as usize;
         if len < HEADER_LEN {
-            return Err(desync(format!(
-                "message length {len} under the header length {HEADER_LEN}"
-            )));
+            return Err(desync(format!("message length {len} under the header length {HEADER_LEN}")));
         }
         if len > MAX_MESSAGE_LEN {
-            return Err(desync(format!(
-                "message length {len} over the limit {MAX_MESSAGE_LEN}"
-            )));
+            return Err(desync(format!("message length {len} over the limit {MAX_MESSAGE_LEN}")));
         }
     }
     if buf.len() < HEADER_LEN {
@@ -398,17 +381,10 @@ pub fn decode_prefix(bytes: &[u8]) -> (usize, Result<Option<Message>, DecodeErro
     }
     let frame = &bytes[..header.len];
     let result = match decode_body(header.msg_type, &frame[HEADER_LEN..]) {
-        Ok(body) => Ok(Some(Message {
-            version: header.version,
-            id: header.id,
-            body,
-        })),
+        Ok(body) => Ok(Some(Message { version: header.version, id: header.id, body })),
         Err(Fault(reason)) => Err(DecodeError::Malformed {
             protocol: PROTOCOL,
-            reason: format!(
-                "message type {} id {}: {reason}",
-                header.msg_type, header.id
-            ),
+            reason: format!("message type {} id {}: {reason}", header.msg_type, header.id),
             bytes: frame[..frame.len().min(ERROR_BYTES_MAX)].to_vec(),
         }),
     };
@@ -422,9 +398,9 @@ fn rospec_id(body: &[u8]) -> Result<u32, Fault> {
 fn decode_body(ty: u16, body: &[u8]) -> Result<Body, Fault> {
     use msg_type as t;
     Ok(match ty {
-        t::GET_READER_CAPABILITIES => Body::GetReaderCapabilities {
-            requested_data: Cursor::new(body).u8("requested data")?,
-        },
+        t::GET_READER_CAPABILITIES => {
+            Body::GetReaderCapabilities { requested_data: Cursor::new(body).u8("requested data")? }
+        }
         t::GET_READER_CONFIG => {
             let mut c = Cursor::new(body);
             Body::GetReaderConfig {
@@ -436,73 +412,48 @@ fn decode_body(ty: u16, body: &[u8]) -> Result<Body, Fault> {
         }
         t::SET_READER_CONFIG => {
             let (reset_to_factory_default, config) = params::decode_set_reader_config(body)?;
-            Body::SetReaderConfig {
-                reset_to_factory_default,
-                config,
-            }
+            Body::SetReaderConfig { reset_to_factory_default, config }
         }
         t::CLOSE_CONNECTION => Body::CloseConnection,
         t::ADD_ROSPEC => Body::AddRoSpec(Box::new(params::decode_add_rospec(body)?)),
-        t::DELETE_ROSPEC => Body::DeleteRoSpec {
-            rospec_id: rospec_id(body)?,
-        },
-        t::START_ROSPEC => Body::StartRoSpec {
-            rospec_id: rospec_id(body)?,
-        },
-        t::STOP_ROSPEC => Body::StopRoSpec {
-            rospec_id: rospec_id(body)?,
-        },
-        t::ENABLE_ROSPEC => Body::EnableRoSpec {
-            rospec_id: rospec_id(body)?,
-        },
-        t::DISABLE_ROSPEC => Body::DisableRoSpec {
-            rospec_id: rospec_id(body)?,
-        },
+        t::DELETE_ROSPEC => Body::DeleteRoSpec { rospec_id: rospec_id(body)? },
+        t::START_ROSPEC => Body::StartRoSpec { rospec_id: rospec_id(body)? },
+        t::STOP_ROSPEC => Body::StopRoSpec { rospec_id: rospec_id(body)? },
+        t::ENABLE_ROSPEC => Body::EnableRoSpec { rospec_id: rospec_id(body)? },
+        t::DISABLE_ROSPEC => Body::DisableRoSpec { rospec_id: rospec_id(body)? },
         t::ENABLE_EVENTS_AND_REPORTS => Body::EnableEventsAndReports,
         t::KEEPALIVE_ACK => Body::KeepaliveAck,
         t::GET_READER_CAPABILITIES_RESPONSE => {
             Body::GetReaderCapabilitiesResponse(Box::new(ReaderCapabilities::decode(body)?))
         }
-        t::GET_READER_CONFIG_RESPONSE => {
-            Body::GetReaderConfigResponse(Box::new(ReaderConfigResponse::decode(body)?))
+        t::GET_READER_CONFIG_RESPONSE => Body::GetReaderConfigResponse(Box::new(ReaderConfigResponse::decode(body)?)),
+        t::SET_READER_CONFIG_RESPONSE => {
+            Body::SetReaderConfigResponse(params::decode_status_only(body, "SET_READER_CONFIG_RESPONSE")?)
         }
-        t::SET_READER_CONFIG_RESPONSE => Body::SetReaderConfigResponse(params::decode_status_only(
-            body,
-            "SET_READER_CONFIG_RESPONSE",
-        )?),
-        t::CLOSE_CONNECTION_RESPONSE => Body::CloseConnectionResponse(params::decode_status_only(
-            body,
-            "CLOSE_CONNECTION_RESPONSE",
-        )?),
-        t::ADD_ROSPEC_RESPONSE => {
-            Body::AddRoSpecResponse(params::decode_status_only(body, "ADD_ROSPEC_RESPONSE")?)
+        t::CLOSE_CONNECTION_RESPONSE => {
+            Body::CloseConnectionResponse(params::decode_status_only(body, "CLOSE_CONNECTION_RESPONSE")?)
         }
+        t::ADD_ROSPEC_RESPONSE => Body::AddRoSpecResponse(params::decode_status_only(body, "ADD_ROSPEC_RESPONSE")?),
         t::DELETE_ROSPEC_RESPONSE => {
             Body::DeleteRoSpecResponse(params::decode_status_only(body, "DELETE_ROSPEC_RESPONSE")?)
         }
         t::START_ROSPEC_RESPONSE => {
             Body::StartRoSpecResponse(params::decode_status_only(body, "START_ROSPEC_RESPONSE")?)
         }
-        t::STOP_ROSPEC_RESPONSE => {
-            Body::StopRoSpecResponse(params::decode_status_only(body, "STOP_ROSPEC_RESPONSE")?)
-        }
+        t::STOP_ROSPEC_RESPONSE => Body::StopRoSpecResponse(params::decode_status_only(body, "STOP_ROSPEC_RESPONSE")?),
         t::ENABLE_ROSPEC_RESPONSE => {
             Body::EnableRoSpecResponse(params::decode_status_only(body, "ENABLE_ROSPEC_RESPONSE")?)
         }
-        t::DISABLE_ROSPEC_RESPONSE => Body::DisableRoSpecResponse(params::decode_status_only(
-            body,
-            "DISABLE_ROSPEC_RESPONSE",
-        )?),
+        t::DISABLE_ROSPEC_RESPONSE => {
+            Body::DisableRoSpecResponse(params::decode_status_only(body, "DISABLE_ROSPEC_RESPONSE")?)
+        }
         t::RO_ACCESS_REPORT => Body::RoAccessReport(params::decode_tag_reports(body)?),
         t::KEEPALIVE => Body::Keepalive,
         t::READER_EVENT_NOTIFICATION => {
             Body::ReaderEventNotification(ReaderEventNotificationData::decode_message(body)?)
         }
         t::ERROR_MESSAGE => Body::ErrorMessage(params::decode_status_only(body, "ERROR_MESSAGE")?),
-        _ => Body::Unknown {
-            msg_type: ty,
-            body: body.to_vec(),
-        },
+        _ => Body::Unknown { msg_type: ty, body: body.to_vec() },
     })
 }
 
@@ -534,10 +485,7 @@ fn encode_inner(message: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError>
     encode_body(&message.body, &mut w);
     let len = w.len() - start;
     if len > MAX_MESSAGE_LEN {
-        w.fail(EncodeError::MessageTooLong {
-            len,
-            limit: MAX_MESSAGE_LEN,
-        });
+        w.fail(EncodeError::MessageTooLong { len, limit: MAX_MESSAGE_LEN });
     }
     // Cannot truncate: len <= MAX_MESSAGE_LEN or the error above is returned.
     w.patch_u32(start + 2, len as u32);
@@ -547,21 +495,13 @@ fn encode_inner(message: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError>
 fn encode_body(body: &Body, w: &mut Writer<'_>) {
     match body {
         Body::GetReaderCapabilities { requested_data } => w.u8(*requested_data),
-        Body::GetReaderConfig {
-            antenna_id,
-            requested_data,
-            gpi_port,
-            gpo_port,
-        } => {
+        Body::GetReaderConfig { antenna_id, requested_data, gpi_port, gpo_port } => {
             w.u16(*antenna_id);
             w.u8(*requested_data);
             w.u16(*gpi_port);
             w.u16(*gpo_port);
         }
-        Body::SetReaderConfig {
-            reset_to_factory_default,
-            config,
-        } => {
+        Body::SetReaderConfig { reset_to_factory_default, config } => {
             w.u8(u8::from(*reset_to_factory_default) << 7);
             config.encode_for_set(w);
         }
@@ -571,10 +511,7 @@ fn encode_body(body: &Body, w: &mut Writer<'_>) {
         | Body::StopRoSpec { rospec_id }
         | Body::EnableRoSpec { rospec_id }
         | Body::DisableRoSpec { rospec_id } => w.u32(*rospec_id),
-        Body::CloseConnection
-        | Body::EnableEventsAndReports
-        | Body::KeepaliveAck
-        | Body::Keepalive => {}
+        Body::CloseConnection | Body::EnableEventsAndReports | Body::KeepaliveAck | Body::Keepalive => {}
         Body::GetReaderCapabilitiesResponse(caps) => caps.encode(w),
         Body::GetReaderConfigResponse(resp) => resp.encode(w),
         Body::SetReaderConfigResponse(s)

@@ -162,12 +162,7 @@ impl LlrpStatus {
 
     /// A failure with a code from [`status_code`] and a human-readable description.
     pub fn error(code: u16, description: impl Into<String>) -> LlrpStatus {
-        LlrpStatus {
-            code,
-            description: description.into(),
-            field_error: None,
-            parameter_error: None,
-        }
+        LlrpStatus { code, description: description.into(), field_error: None, parameter_error: None }
     }
 
     pub fn is_success(&self) -> bool {
@@ -178,12 +173,7 @@ impl LlrpStatus {
         let mut c = Cursor::new(v);
         let code = c.u16("llrp status code")?;
         let description = c.utf8("llrp status description")?;
-        let mut status = LlrpStatus {
-            code,
-            description,
-            field_error: None,
-            parameter_error: None,
-        };
+        let mut status = LlrpStatus { code, description, field_error: None, parameter_error: None };
         for p in Params::new(c.rest()) {
             let p = p?;
             match p.ty {
@@ -199,11 +189,7 @@ impl LlrpStatus {
                             field_error = Some(FieldError::decode(q.value)?);
                         }
                     }
-                    status.parameter_error = Some(ParameterError {
-                        parameter_type,
-                        error_code,
-                        field_error,
-                    });
+                    status.parameter_error = Some(ParameterError { parameter_type, error_code, field_error });
                 }
                 _ => {}
             }
@@ -234,10 +220,7 @@ impl LlrpStatus {
 impl FieldError {
     fn decode(v: &[u8]) -> Res<FieldError> {
         let mut c = Cursor::new(v);
-        Ok(FieldError {
-            field_num: c.u16("field error number")?,
-            error_code: c.u16("field error code")?,
-        })
+        Ok(FieldError { field_num: c.u16("field error number")?, error_code: c.u16("field error code")? })
     }
     fn encode(self, w: &mut Writer<'_>) {
         w.tlv(pt::FIELD_ERROR, |w| {
@@ -297,10 +280,7 @@ pub struct KeepaliveSpec {
 impl KeepaliveSpec {
     /// A `KEEPALIVE` every `interval_ms`.
     pub fn periodic(interval_ms: u32) -> KeepaliveSpec {
-        KeepaliveSpec {
-            trigger_type: 1,
-            interval_ms,
-        }
+        KeepaliveSpec { trigger_type: 1, interval_ms }
     }
 }
 
@@ -320,9 +300,8 @@ impl ContentSelector {
     pub const TAG_SEEN_COUNT: u16 = 0x0080;
     pub const ACCESS_SPEC_ID: u16 = 0x0040;
     /// What a timing client needs: antenna, peak RSSI, first-seen time and seen count (`0x1680`).
-    pub const TIMING: ContentSelector = ContentSelector(
-        Self::ANTENNA_ID | Self::PEAK_RSSI | Self::FIRST_SEEN_TIMESTAMP | Self::TAG_SEEN_COUNT,
-    );
+    pub const TIMING: ContentSelector =
+        ContentSelector(Self::ANTENNA_ID | Self::PEAK_RSSI | Self::FIRST_SEEN_TIMESTAMP | Self::TAG_SEEN_COUNT);
 
     pub fn contains(self, bits: u16) -> bool {
         self.0 & bits == bits
@@ -377,10 +356,7 @@ impl RoReportSpec {
                     let q = q?;
                     if q.ty == pt::C1G2_EPC_MEMORY_SELECTOR {
                         let b = Cursor::new(q.value).u8("c1g2 epc memory selector")?;
-                        epc = Some(C1G2EpcMemorySelector {
-                            crc: flag(b, 7),
-                            pc_bits: flag(b, 6),
-                        });
+                        epc = Some(C1G2EpcMemorySelector { crc: flag(b, 7), pc_bits: flag(b, 6) });
                     }
                 }
                 selector = Some((ContentSelector(bits), epc));
@@ -389,12 +365,7 @@ impl RoReportSpec {
         let Some((content, epc_memory_selector)) = selector else {
             return missing("TagReportContentSelector", "ROReportSpec");
         };
-        Ok(RoReportSpec {
-            trigger,
-            n,
-            content,
-            epc_memory_selector,
-        })
+        Ok(RoReportSpec { trigger, n, content, epc_memory_selector })
     }
 
     fn encode(&self, w: &mut Writer<'_>) {
@@ -440,26 +411,18 @@ impl ReaderConfig {
                         let mut c = Cursor::new(q.value);
                         let event_type = c.u16("event notification type")?;
                         let enabled = flag(c.u8("event notification state")?, 7);
-                        states.push(EventNotificationState {
-                            event_type,
-                            enabled,
-                        });
+                        states.push(EventNotificationState { event_type, enabled });
                     }
                 }
                 self.event_notifications = Some(states);
             }
-            pt::ANTENNA_CONFIGURATION => self
-                .antenna_configurations
-                .push(AntennaConfiguration::decode(p.value)?),
+            pt::ANTENNA_CONFIGURATION => self.antenna_configurations.push(AntennaConfiguration::decode(p.value)?),
             pt::RO_REPORT_SPEC => self.ro_report_spec = Some(RoReportSpec::decode(p.value)?),
             pt::KEEPALIVE_SPEC => {
                 let mut c = Cursor::new(p.value);
                 let trigger_type = c.u8("keepalive trigger type")?;
                 let interval_ms = c.u32("keepalive interval")?;
-                self.keepalive = Some(KeepaliveSpec {
-                    trigger_type,
-                    interval_ms,
-                });
+                self.keepalive = Some(KeepaliveSpec { trigger_type, interval_ms });
             }
             pt::EVENTS_AND_REPORTS => {
                 let b = Cursor::new(p.value).u8("events and reports hold")?;
@@ -571,11 +534,7 @@ impl ReaderConfigResponse {
         let Some(status) = status else {
             return missing("LLRPStatus", "GET_READER_CONFIG_RESPONSE");
         };
-        Ok(ReaderConfigResponse {
-            status,
-            identification,
-            config,
-        })
+        Ok(ReaderConfigResponse { status, identification, config })
     }
 
     pub(super) fn encode(&self, w: &mut Writer<'_>) {
@@ -623,11 +582,7 @@ impl RoSpecStartTrigger {
     pub const GPI: u8 = 3;
 
     pub fn of_type(trigger_type: u8) -> RoSpecStartTrigger {
-        RoSpecStartTrigger {
-            trigger_type,
-            periodic: None,
-            gpi: None,
-        }
+        RoSpecStartTrigger { trigger_type, periodic: None, gpi: None }
     }
 }
 
@@ -663,11 +618,7 @@ impl RoSpecStopTrigger {
 
     /// Runs until stopped.
     pub fn null() -> RoSpecStopTrigger {
-        RoSpecStopTrigger {
-            trigger_type: Self::NULL,
-            duration_ms: 0,
-            gpi: None,
-        }
+        RoSpecStopTrigger { trigger_type: Self::NULL, duration_ms: 0, gpi: None }
     }
 }
 
@@ -698,12 +649,7 @@ impl AiSpecStopTrigger {
 
     /// Runs until the ROSpec stops.
     pub fn null() -> AiSpecStopTrigger {
-        AiSpecStopTrigger {
-            trigger_type: Self::NULL,
-            duration_ms: 0,
-            gpi: None,
-            tag_observation: None,
-        }
+        AiSpecStopTrigger { trigger_type: Self::NULL, duration_ms: 0, gpi: None, tag_observation: None }
     }
 }
 
@@ -780,11 +726,7 @@ impl GpiTriggerValue {
         let port = c.u16("gpi port")?;
         let event = flag(c.u8("gpi event")?, 7);
         let timeout_ms = c.u32("gpi timeout")?;
-        Ok(GpiTriggerValue {
-            port,
-            event,
-            timeout_ms,
-        })
+        Ok(GpiTriggerValue { port, event, timeout_ms })
     }
     fn encode(self, w: &mut Writer<'_>) {
         w.tlv(pt::GPI_TRIGGER_VALUE, |w| {
@@ -816,15 +758,7 @@ impl RoSpec {
         let Some((start_trigger, stop_trigger)) = boundary else {
             return missing("ROBoundarySpec", "ROSpec");
         };
-        Ok(RoSpec {
-            rospec_id,
-            priority,
-            current_state,
-            start_trigger,
-            stop_trigger,
-            ai_specs,
-            report_spec,
-        })
+        Ok(RoSpec { rospec_id, priority, current_state, start_trigger, stop_trigger, ai_specs, report_spec })
     }
 
     pub(super) fn encode(&self, w: &mut Writer<'_>) {
@@ -891,11 +825,7 @@ fn decode_boundary(v: &[u8]) -> Res<(RoSpecStartTrigger, RoSpecStopTrigger)> {
                                     utc_us = Some(Cursor::new(r.value).u64("utc timestamp")?);
                                 }
                             }
-                            t.periodic = Some(PeriodicTriggerValue {
-                                offset_ms,
-                                period_ms,
-                                utc_us,
-                            });
+                            t.periodic = Some(PeriodicTriggerValue { offset_ms, period_ms, utc_us });
                         }
                         pt::GPI_TRIGGER_VALUE => t.gpi = Some(GpiTriggerValue::decode(q.value)?),
                         _ => {}
@@ -914,11 +844,7 @@ fn decode_boundary(v: &[u8]) -> Res<(RoSpecStartTrigger, RoSpecStopTrigger)> {
                         gpi = Some(GpiTriggerValue::decode(q.value)?);
                     }
                 }
-                stop = Some(RoSpecStopTrigger {
-                    trigger_type,
-                    duration_ms,
-                    gpi,
-                });
+                stop = Some(RoSpecStopTrigger { trigger_type, duration_ms, gpi });
             }
             _ => {}
         }
@@ -951,16 +877,13 @@ impl AiSpec {
                     for q in Params::new(c.rest()) {
                         let q = q?;
                         match q.ty {
-                            pt::GPI_TRIGGER_VALUE => {
-                                t.gpi = Some(GpiTriggerValue::decode(q.value)?)
-                            }
+                            pt::GPI_TRIGGER_VALUE => t.gpi = Some(GpiTriggerValue::decode(q.value)?),
                             pt::TAG_OBSERVATION_TRIGGER => {
                                 let mut c = Cursor::new(q.value);
                                 let trigger_type = c.u8("tag observation trigger type")?;
                                 c.u8("tag observation reserved")?;
                                 let number_of_tags = c.u16("tag observation number of tags")?;
-                                let number_of_attempts =
-                                    c.u16("tag observation number of attempts")?;
+                                let number_of_attempts = c.u16("tag observation number of attempts")?;
                                 let t_ms = c.u16("tag observation t")?;
                                 let timeout_ms = c.u32("tag observation timeout")?;
                                 t.tag_observation = Some(TagObservationTrigger {
@@ -1002,11 +925,7 @@ impl AiSpec {
         if inventory_parameter_specs.is_empty() {
             return missing("InventoryParameterSpec", "AISpec");
         }
-        Ok(AiSpec {
-            antenna_ids,
-            stop_trigger,
-            inventory_parameter_specs,
-        })
+        Ok(AiSpec { antenna_ids, stop_trigger, inventory_parameter_specs })
     }
 
     fn encode(&self, w: &mut Writer<'_>) {
@@ -1059,10 +978,7 @@ impl AntennaConfiguration {
         for p in Params::new(c.rest()) {
             let p = p?;
             match p.ty {
-                pt::RF_RECEIVER => {
-                    a.receiver_sensitivity =
-                        Some(Cursor::new(p.value).u16("rf receiver sensitivity")?)
-                }
+                pt::RF_RECEIVER => a.receiver_sensitivity = Some(Cursor::new(p.value).u16("rf receiver sensitivity")?),
                 pt::RF_TRANSMITTER => {
                     let mut c = Cursor::new(p.value);
                     a.transmitter = Some(RfTransmitter {
@@ -1092,13 +1008,9 @@ impl AntennaConfiguration {
                                 let mut c = Cursor::new(q.value);
                                 let session = c.u8("c1g2 singulation session")? >> 6;
                                 let tag_population = c.u16("c1g2 singulation tag population")?;
-                                let tag_transit_time_ms =
-                                    c.u32("c1g2 singulation tag transit time")?;
-                                cmd.singulation = Some(C1G2SingulationControl {
-                                    session,
-                                    tag_population,
-                                    tag_transit_time_ms,
-                                });
+                                let tag_transit_time_ms = c.u32("c1g2 singulation tag transit time")?;
+                                cmd.singulation =
+                                    Some(C1G2SingulationControl { session, tag_population, tag_transit_time_ms });
                             }
                             _ => {}
                         }
@@ -1260,16 +1172,10 @@ impl TagReportData {
                 pt::ANTENNA_ID => t.antenna_id = Some(c.u16("antenna id")?),
                 pt::PEAK_RSSI => t.peak_rssi_dbm = Some(c.i8("peak rssi")?),
                 pt::CHANNEL_INDEX => t.channel_index = Some(c.u16("channel index")?),
-                pt::FIRST_SEEN_TIMESTAMP_UTC => {
-                    t.first_seen_utc_us = Some(c.u64("first seen utc")?)
-                }
-                pt::FIRST_SEEN_TIMESTAMP_UPTIME => {
-                    t.first_seen_uptime_us = Some(c.u64("first seen uptime")?)
-                }
+                pt::FIRST_SEEN_TIMESTAMP_UTC => t.first_seen_utc_us = Some(c.u64("first seen utc")?),
+                pt::FIRST_SEEN_TIMESTAMP_UPTIME => t.first_seen_uptime_us = Some(c.u64("first seen uptime")?),
                 pt::LAST_SEEN_TIMESTAMP_UTC => t.last_seen_utc_us = Some(c.u64("last seen utc")?),
-                pt::LAST_SEEN_TIMESTAMP_UPTIME => {
-                    t.last_seen_uptime_us = Some(c.u64("last seen uptime")?)
-                }
+                pt::LAST_SEEN_TIMESTAMP_UPTIME => t.last_seen_uptime_us = Some(c.u64("last seen uptime")?),
                 pt::TAG_SEEN_COUNT => t.tag_seen_count = Some(c.u16("tag seen count")?),
                 pt::C1G2_PC => t.c1g2_pc = Some(c.u16("c1g2 pc")?),
                 pt::C1G2_CRC => t.c1g2_crc = Some(c.u16("c1g2 crc")?),
@@ -1295,10 +1201,7 @@ impl TagReportData {
                 }
                 Epc::Bits { bit_len, bytes } => {
                     if bytes.len() != usize::from(*bit_len).div_ceil(8) {
-                        w.fail(EncodeError::EpcLength {
-                            bit_len: *bit_len,
-                            n_bytes: bytes.len(),
-                        });
+                        w.fail(EncodeError::EpcLength { bit_len: *bit_len, n_bytes: bytes.len() });
                     }
                     w.tlv(pt::EPC_DATA, |w| {
                         w.u16(*bit_len);
@@ -1465,9 +1368,7 @@ impl ReaderEventNotificationData {
                         antenna_id: c.u16("antenna event antenna id")?,
                     })
                 }
-                pt::CONNECTION_ATTEMPT_EVENT => {
-                    d.connection_attempt = Some(c.u16("connection attempt status")?)
-                }
+                pt::CONNECTION_ATTEMPT_EVENT => d.connection_attempt = Some(c.u16("connection attempt status")?),
                 pt::CONNECTION_CLOSE_EVENT => d.connection_close = true,
                 _ => {}
             }
@@ -1633,22 +1534,19 @@ impl ReaderCapabilities {
     /// `max_antennas` Gen2 antennas. Plausible values, not copied from a real reader; they hold
     /// everything sllurp's client reads from this message (antenna count, power table, modes).
     pub fn minimal(max_antennas: u16, firmware_version: &str) -> ReaderCapabilities {
-        let mode =
-            |mode_identifier, dr_64_3, modulation, bdr_bps, pie, min_tari_ns, max_tari_ns| {
-                C1G2RfMode {
-                    mode_identifier,
-                    dr_64_3,
-                    epc_hag_tc_conformance: false,
-                    modulation,
-                    forward_link_modulation: 2,
-                    spectral_mask: 2,
-                    bdr_bps,
-                    pie,
-                    min_tari_ns,
-                    max_tari_ns,
-                    step_tari_ns: 0,
-                }
-            };
+        let mode = |mode_identifier, dr_64_3, modulation, bdr_bps, pie, min_tari_ns, max_tari_ns| C1G2RfMode {
+            mode_identifier,
+            dr_64_3,
+            epc_hag_tc_conformance: false,
+            modulation,
+            forward_link_modulation: 2,
+            spectral_mask: 2,
+            bdr_bps,
+            pie,
+            min_tari_ns,
+            max_tari_ns,
+            step_tari_ns: 0,
+        };
         ReaderCapabilities {
             status: LlrpStatus::success(),
             general: Some(GeneralDeviceCapabilities {
@@ -1734,10 +1632,7 @@ impl ReaderCapabilities {
         if let Some(g) = &self.general {
             w.tlv(pt::GENERAL_DEVICE_CAPABILITIES, |w| {
                 w.u16(g.max_antennas);
-                w.u16(
-                    u16::from(g.can_set_antenna_properties) << 15
-                        | u16::from(g.has_utc_clock) << 14,
-                );
+                w.u16(u16::from(g.can_set_antenna_properties) << 15 | u16::from(g.has_utc_clock) << 14);
                 w.u32(g.manufacturer);
                 w.u32(g.model);
                 w.counted("firmware version", g.firmware_version.as_bytes());
@@ -1817,10 +1712,9 @@ fn decode_general(v: &[u8]) -> Res<GeneralDeviceCapabilities> {
         let p = p?;
         let mut c = Cursor::new(p.value);
         match p.ty {
-            pt::RECEIVE_SENSITIVITY_TABLE_ENTRY => g.receive_sensitivities.push((
-                c.u16("receive sensitivity index")?,
-                c.i16("receive sensitivity value")?,
-            )),
+            pt::RECEIVE_SENSITIVITY_TABLE_ENTRY => {
+                g.receive_sensitivities.push((c.u16("receive sensitivity index")?, c.i16("receive sensitivity value")?))
+            }
             pt::GPIO_CAPABILITIES => gpio = Some((c.u16("gpi count")?, c.u16("gpo count")?)),
             pt::PER_ANTENNA_AIR_PROTOCOL => {
                 let antenna = c.u16("air protocol antenna id")?;
@@ -1868,11 +1762,7 @@ fn decode_regulatory(v: &[u8]) -> Res<RegulatoryCapabilities> {
             uhf_band = Some(decode_uhf_band(p.value)?);
         }
     }
-    Ok(RegulatoryCapabilities {
-        country_code,
-        communications_standard,
-        uhf_band,
-    })
+    Ok(RegulatoryCapabilities { country_code, communications_standard, uhf_band })
 }
 
 fn decode_uhf_band(v: &[u8]) -> Res<UhfBandCapabilities> {
@@ -1883,17 +1773,12 @@ fn decode_uhf_band(v: &[u8]) -> Res<UhfBandCapabilities> {
         let p = p?;
         let mut c = Cursor::new(p.value);
         match p.ty {
-            pt::TRANSMIT_POWER_LEVEL_TABLE_ENTRY => transmit_power_levels.push((
-                c.u16("transmit power index")?,
-                c.i16("transmit power value")?,
-            )),
+            pt::TRANSMIT_POWER_LEVEL_TABLE_ENTRY => {
+                transmit_power_levels.push((c.u16("transmit power index")?, c.i16("transmit power value")?))
+            }
             pt::FREQUENCY_INFORMATION => {
                 let hopping = flag(c.u8("frequency information hopping")?, 7);
-                let mut f = FrequencyInformation {
-                    hopping,
-                    hop_tables: Vec::new(),
-                    fixed_frequencies_khz: None,
-                };
+                let mut f = FrequencyInformation { hopping, hop_tables: Vec::new(), fixed_frequencies_khz: None };
                 for q in Params::new(c.rest()) {
                     let q = q?;
                     let mut c = Cursor::new(q.value);
@@ -1902,8 +1787,7 @@ fn decode_uhf_band(v: &[u8]) -> Res<UhfBandCapabilities> {
                             let id = c.u8("hop table id")?;
                             c.u8("hop table reserved")?;
                             let n = c.u16("hop table count")?;
-                            f.hop_tables
-                                .push((id, u32_list(&mut c, n, "hop table frequency")?));
+                            f.hop_tables.push((id, u32_list(&mut c, n, "hop table frequency")?));
                         }
                         pt::FIXED_FREQUENCY_TABLE => {
                             let n = c.u16("fixed frequency count")?;
@@ -1944,11 +1828,7 @@ fn decode_uhf_band(v: &[u8]) -> Res<UhfBandCapabilities> {
     let Some(frequency) = frequency else {
         return missing("FrequencyInformation", "UHFBandCapabilities");
     };
-    Ok(UhfBandCapabilities {
-        transmit_power_levels,
-        frequency,
-        rf_modes,
-    })
+    Ok(UhfBandCapabilities { transmit_power_levels, frequency, rf_modes })
 }
 
 fn encode_uhf_band(u: &UhfBandCapabilities, w: &mut Writer<'_>) {

@@ -10,10 +10,7 @@ use crate::{DecodeError, ReaderTime, TagRead};
 
 fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    digits
-        .chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
+    digits.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap()).collect()
 }
 
 fn encoded(m: &Message) -> Vec<u8> {
@@ -44,9 +41,8 @@ fn decode_all(buf: &mut Vec<u8>) -> Vec<Result<Message, DecodeError>> {
 }
 
 fn one_tag_report() -> Message {
-    let mut t = TagReportData::new(Epc::Epc96([
-        0xe2, 0x00, 0x10, 0x18, 0x86, 0x0b, 0x01, 0x29, 0x07, 0x00, 0xd0, 0xd8,
-    ]));
+    let mut t =
+        TagReportData::new(Epc::Epc96([0xe2, 0x00, 0x10, 0x18, 0x86, 0x0b, 0x01, 0x29, 0x07, 0x00, 0xd0, 0xd8]));
     t.antenna_id = Some(2);
     t.peak_rssi_dbm = Some(-58);
     t.first_seen_utc_us = Some(1_717_320_000_123_456);
@@ -90,10 +86,7 @@ fn tag_report_becomes_a_tag_read() {
 
 #[test]
 fn tag_read_falls_back_to_last_seen_and_needs_utc() {
-    let mut t = TagReportData::new(Epc::Bits {
-        bit_len: 12,
-        bytes: vec![0xab, 0xc0],
-    });
+    let mut t = TagReportData::new(Epc::Bits { bit_len: 12, bytes: vec![0xab, 0xc0] });
     t.last_seen_utc_us = Some(5);
     let read = t.to_tag_read().unwrap();
     assert_eq!(read.time, ReaderTime::Utc(Timestamp::from_micros(5)));
@@ -114,10 +107,7 @@ fn impossible_headers_desync_and_clear_the_buffer() {
         ("0c 3e 00 00 00 0a 00 00 00 00", "unsupported version 3"),
         ("24 3e 00 00 00 0a 00 00 00 00", "reserved header bits"),
         ("04 3e 00 00 00 09 00 00 00 00", "message length 9 under"),
-        (
-            "04 3e 00 10 00 01 00 00 00 00",
-            "message length 1048577 over",
-        ),
+        ("04 3e 00 10 00 01 00 00 00 00", "message length 1048577 over"),
     ];
     for (frame, why) in cases {
         let mut buf = hex(frame);
@@ -150,10 +140,7 @@ fn malformed_body_consumes_only_its_message() {
     assert!(!err.is_fatal());
     let text = err.to_string();
     assert!(text.contains("message type 24 id 101"), "{text}");
-    assert!(
-        text.contains("truncated rospec id: need 4 bytes, 2 left"),
-        "{text}"
-    );
+    assert!(text.contains("truncated rospec id: need 4 bytes, 2 left"), "{text}");
     assert_eq!(decode(&mut buf), Ok(Some(Message::new(9, Body::Keepalive))));
     assert!(buf.is_empty());
 }
@@ -163,11 +150,7 @@ fn tlv_overrunning_its_message_is_malformed() {
     // RO_ACCESS_REPORT whose TagReportData claims 0x22 bytes but only 4 follow.
     let mut buf = hex("04 3d 00 00 00 0e 00 00 00 00 00 f0 00 22");
     let err = decode(&mut buf).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("tlv parameter 240 length 34 over the 4 bytes left"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("tlv parameter 240 length 34 over the 4 bytes left"), "{err}");
     assert!(buf.is_empty());
 }
 
@@ -175,21 +158,10 @@ fn tlv_overrunning_its_message_is_malformed() {
 fn missing_required_parameters_are_named() {
     // ADD_ROSPEC_RESPONSE without its LLRPStatus.
     let err = decode(&mut hex("04 1e 00 00 00 0a 00 00 00 03")).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("ADD_ROSPEC_RESPONSE is missing its LLRPStatus"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("ADD_ROSPEC_RESPONSE is missing its LLRPStatus"), "{err}");
     // TagReportData without an EPC (only AntennaID).
-    let err = decode(&mut hex(
-        "04 3d 00 00 00 11 00 00 00 00 00 f0 00 07 81 00 01",
-    ))
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("TagReportData is missing its EPC-96 or EPCData"),
-        "{err}"
-    );
+    let err = decode(&mut hex("04 3d 00 00 00 11 00 00 00 00 00 f0 00 07 81 00 01")).unwrap_err();
+    assert!(err.to_string().contains("TagReportData is missing its EPC-96 or EPCData"), "{err}");
 }
 
 #[test]
@@ -201,10 +173,7 @@ fn unknown_tv_parameter_cannot_be_skipped() {
     frame[5] = len;
     frame[13] = len - 10;
     let err = decode(&mut frame).unwrap_err();
-    assert!(
-        err.to_string().contains("unknown tv parameter type 100"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("unknown tv parameter type 100"), "{err}");
 }
 
 #[test]
@@ -230,40 +199,15 @@ fn unknown_and_custom_tlv_parameters_are_skipped() {
 fn unknown_message_types_are_kept_raw() {
     // GET_REPORT (60) with no body, and a CUSTOM_MESSAGE (1023) with vendor bytes.
     let m = decode_one(&hex("04 3c 00 00 00 0a 00 00 00 2a"));
-    assert_eq!(
-        m,
-        Message::new(
-            42,
-            Body::Unknown {
-                msg_type: 60,
-                body: vec![]
-            }
-        )
-    );
+    assert_eq!(m, Message::new(42, Body::Unknown { msg_type: 60, body: vec![] }));
     let m = decode_one(&hex("07 ff 00 00 00 0f 00 00 00 01 00 00 65 1a 15"));
-    assert_eq!(
-        m,
-        Message::new(
-            1,
-            Body::Unknown {
-                msg_type: 1023,
-                body: hex("00 00 65 1a 15")
-            }
-        )
-    );
-    assert_eq!(
-        encoded(&m),
-        hex("07 ff 00 00 00 0f 00 00 00 01 00 00 65 1a 15")
-    );
+    assert_eq!(m, Message::new(1, Body::Unknown { msg_type: 1023, body: hex("00 00 65 1a 15") }));
+    assert_eq!(encoded(&m), hex("07 ff 00 00 00 0f 00 00 00 01 00 00 65 1a 15"));
 }
 
 #[test]
 fn llrp_1_1_version_is_kept() {
-    let m = Message {
-        version: VERSION_1_1,
-        id: 3,
-        body: Body::KeepaliveAck,
-    };
+    let m = Message { version: VERSION_1_1, id: 3, body: Body::KeepaliveAck };
     let bytes = encoded(&m);
     assert_eq!(bytes, hex("08 48 00 00 00 0a 00 00 00 03"));
     assert_eq!(decode_one(&bytes), m);
@@ -272,62 +216,20 @@ fn llrp_1_1_version_is_kept() {
 #[test]
 fn encode_refuses_what_it_cannot_frame() {
     let mut out = vec![0xaa];
-    let bad_version = Message {
-        version: 5,
-        id: 0,
-        body: Body::Keepalive,
-    };
+    let bad_version = Message { version: 5, id: 0, body: Body::Keepalive };
     assert_eq!(encode(&bad_version, &mut out), Err(EncodeError::Version(5)));
-    let bad_type = Message::new(
-        0,
-        Body::Unknown {
-            msg_type: 2000,
-            body: vec![],
-        },
-    );
-    assert_eq!(
-        encode(&bad_type, &mut out),
-        Err(EncodeError::MessageType(2000))
-    );
-    let bad_epc = Message::new(
-        0,
-        Body::RoAccessReport(vec![TagReportData::new(Epc::Bits {
-            bit_len: 16,
-            bytes: vec![1],
-        })]),
-    );
-    assert_eq!(
-        encode(&bad_epc, &mut out),
-        Err(EncodeError::EpcLength {
-            bit_len: 16,
-            n_bytes: 1
-        })
-    );
-    let long_text = Message::new(
-        0,
-        Body::ErrorMessage(LlrpStatus::error(1, "x".repeat(70_000))),
-    );
+    let bad_type = Message::new(0, Body::Unknown { msg_type: 2000, body: vec![] });
+    assert_eq!(encode(&bad_type, &mut out), Err(EncodeError::MessageType(2000)));
+    let bad_epc =
+        Message::new(0, Body::RoAccessReport(vec![TagReportData::new(Epc::Bits { bit_len: 16, bytes: vec![1] })]));
+    assert_eq!(encode(&bad_epc, &mut out), Err(EncodeError::EpcLength { bit_len: 16, n_bytes: 1 }));
+    let long_text = Message::new(0, Body::ErrorMessage(LlrpStatus::error(1, "x".repeat(70_000))));
     let err = encode(&long_text, &mut out).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EncodeError::FieldTooLong {
-                field: "llrp status description",
-                len: 70_000
-            }
-        ),
-        "{err}"
-    );
-    let huge = Message::new(
-        0,
-        Body::RoAccessReport(vec![TagReportData::new(Epc::Epc96([0; 12])); 70_000]),
-    );
+    assert!(matches!(err, EncodeError::FieldTooLong { field: "llrp status description", len: 70_000 }), "{err}");
+    let huge = Message::new(0, Body::RoAccessReport(vec![TagReportData::new(Epc::Epc96([0; 12])); 70_000]));
     assert_eq!(
         encode(&huge, &mut out),
-        Err(EncodeError::MessageTooLong {
-            len: 10 + 70_000 * 17,
-            limit: MAX_MESSAGE_LEN
-        })
+        Err(EncodeError::MessageTooLong { len: 10 + 70_000 * 17, limit: MAX_MESSAGE_LEN })
     );
     assert_eq!(out, vec![0xaa], "nothing appended on error");
 }
@@ -351,10 +253,7 @@ fn short_text() -> impl Strategy<Value = String> {
 }
 
 fn field_error() -> impl Strategy<Value = FieldError> {
-    (any::<u16>(), any::<u16>()).prop_map(|(field_num, error_code)| FieldError {
-        field_num,
-        error_code,
-    })
+    (any::<u16>(), any::<u16>()).prop_map(|(field_num, error_code)| FieldError { field_num, error_code })
 }
 
 fn status() -> impl Strategy<Value = LlrpStatus> {
@@ -389,27 +288,10 @@ fn epc() -> impl Strategy<Value = Epc> {
 fn tag_report() -> impl Strategy<Value = TagReportData> {
     (
         epc(),
-        (
-            option::of(any::<u32>()),
-            option::of(any::<u16>()),
-            option::of(any::<u16>()),
-        ),
-        (
-            option::of(any::<u16>()),
-            option::of(any::<i8>()),
-            option::of(any::<u16>()),
-        ),
-        (
-            option::of(any::<u64>()),
-            option::of(any::<u64>()),
-            option::of(any::<u64>()),
-            option::of(any::<u64>()),
-        ),
-        (
-            option::of(any::<u16>()),
-            option::of(any::<u16>()),
-            option::of(any::<u16>()),
-        ),
+        (option::of(any::<u32>()), option::of(any::<u16>()), option::of(any::<u16>())),
+        (option::of(any::<u16>()), option::of(any::<i8>()), option::of(any::<u16>())),
+        (option::of(any::<u64>()), option::of(any::<u64>()), option::of(any::<u64>()), option::of(any::<u64>())),
+        (option::of(any::<u16>()), option::of(any::<u16>()), option::of(any::<u16>())),
         option::of(any::<u32>()),
     )
         .prop_map(|(epc, a, b, c, d, access_spec_id)| TagReportData {
@@ -432,72 +314,47 @@ fn tag_report() -> impl Strategy<Value = TagReportData> {
 }
 
 fn gpi() -> impl Strategy<Value = GpiTriggerValue> {
-    (any::<u16>(), any::<bool>(), any::<u32>()).prop_map(|(port, event, timeout_ms)| {
-        GpiTriggerValue {
-            port,
-            event,
-            timeout_ms,
-        }
+    (any::<u16>(), any::<bool>(), any::<u32>()).prop_map(|(port, event, timeout_ms)| GpiTriggerValue {
+        port,
+        event,
+        timeout_ms,
     })
 }
 
 fn report_spec() -> impl Strategy<Value = RoReportSpec> {
-    (
-        any::<u8>(),
-        any::<u16>(),
-        any::<u16>(),
-        option::of((any::<bool>(), any::<bool>())),
-    )
-        .prop_map(|(trigger, n, bits, epc)| RoReportSpec {
+    (any::<u8>(), any::<u16>(), any::<u16>(), option::of((any::<bool>(), any::<bool>()))).prop_map(
+        |(trigger, n, bits, epc)| RoReportSpec {
             trigger,
             n,
             content: ContentSelector(bits),
             epc_memory_selector: epc.map(|(crc, pc_bits)| C1G2EpcMemorySelector { crc, pc_bits }),
-        })
+        },
+    )
 }
 
 fn antenna_configuration() -> impl Strategy<Value = AntennaConfiguration> {
-    let command = (
-        any::<bool>(),
-        option::of((any::<u16>(), any::<u16>())),
-        option::of((0u8..4, any::<u16>(), any::<u32>())),
-    )
-        .prop_map(
-            |(tag_inventory_state_aware, rf, sing)| C1G2InventoryCommand {
+    let command =
+        (any::<bool>(), option::of((any::<u16>(), any::<u16>())), option::of((0u8..4, any::<u16>(), any::<u32>())))
+            .prop_map(|(tag_inventory_state_aware, rf, sing)| C1G2InventoryCommand {
                 tag_inventory_state_aware,
-                rf_control: rf.map(|(mode_index, tari_ns)| C1G2RfControl {
-                    mode_index,
-                    tari_ns,
+                rf_control: rf.map(|(mode_index, tari_ns)| C1G2RfControl { mode_index, tari_ns }),
+                singulation: sing.map(|(session, tag_population, tag_transit_time_ms)| C1G2SingulationControl {
+                    session,
+                    tag_population,
+                    tag_transit_time_ms,
                 }),
-                singulation: sing.map(|(session, tag_population, tag_transit_time_ms)| {
-                    C1G2SingulationControl {
-                        session,
-                        tag_population,
-                        tag_transit_time_ms,
-                    }
-                }),
-            },
-        );
-    (
-        any::<u16>(),
-        option::of(any::<u16>()),
-        option::of((any::<u16>(), any::<u16>(), any::<u16>())),
-        vec(command, 0..2),
-    )
-        .prop_map(
-            |(antenna_id, receiver_sensitivity, tx, inventory_commands)| AntennaConfiguration {
-                antenna_id,
-                receiver_sensitivity,
-                transmitter: tx.map(|(hop_table_id, channel_index, transmit_power)| {
-                    RfTransmitter {
-                        hop_table_id,
-                        channel_index,
-                        transmit_power,
-                    }
-                }),
-                inventory_commands,
-            },
-        )
+            });
+    (any::<u16>(), option::of(any::<u16>()), option::of((any::<u16>(), any::<u16>(), any::<u16>())), vec(command, 0..2))
+        .prop_map(|(antenna_id, receiver_sensitivity, tx, inventory_commands)| AntennaConfiguration {
+            antenna_id,
+            receiver_sensitivity,
+            transmitter: tx.map(|(hop_table_id, channel_index, transmit_power)| RfTransmitter {
+                hop_table_id,
+                channel_index,
+                transmit_power,
+            }),
+            inventory_commands,
+        })
 }
 
 fn ai_spec() -> impl Strategy<Value = AiSpec> {
@@ -505,42 +362,23 @@ fn ai_spec() -> impl Strategy<Value = AiSpec> {
         any::<u8>(),
         any::<u32>(),
         option::of(gpi()),
-        option::of((
-            any::<u8>(),
-            any::<u16>(),
-            any::<u16>(),
-            any::<u16>(),
-            any::<u32>(),
-        )),
+        option::of((any::<u8>(), any::<u16>(), any::<u16>(), any::<u16>(), any::<u32>())),
     )
         .prop_map(|(trigger_type, duration_ms, gpi, obs)| AiSpecStopTrigger {
             trigger_type,
             duration_ms,
             gpi,
-            tag_observation: obs.map(
-                |(trigger_type, number_of_tags, number_of_attempts, t_ms, timeout_ms)| {
-                    TagObservationTrigger {
-                        trigger_type,
-                        number_of_tags,
-                        number_of_attempts,
-                        t_ms,
-                        timeout_ms,
-                    }
-                },
-            ),
+            tag_observation: obs.map(|(trigger_type, number_of_tags, number_of_attempts, t_ms, timeout_ms)| {
+                TagObservationTrigger { trigger_type, number_of_tags, number_of_attempts, t_ms, timeout_ms }
+            }),
         });
-    let ips = (
-        any::<u16>(),
-        any::<u8>(),
-        vec(antenna_configuration(), 0..3),
-    )
-        .prop_map(
-            |(spec_id, protocol_id, antenna_configurations)| InventoryParameterSpec {
-                spec_id,
-                protocol_id,
-                antenna_configurations,
-            },
-        );
+    let ips = (any::<u16>(), any::<u8>(), vec(antenna_configuration(), 0..3)).prop_map(
+        |(spec_id, protocol_id, antenna_configurations)| InventoryParameterSpec {
+            spec_id,
+            protocol_id,
+            antenna_configurations,
+        },
+    );
     (vec(any::<u16>(), 0..5), stop, vec(ips, 1..3)).prop_map(
         |(antenna_ids, stop_trigger, inventory_parameter_specs)| AiSpec {
             antenna_ids,
@@ -551,11 +389,7 @@ fn ai_spec() -> impl Strategy<Value = AiSpec> {
 }
 
 fn rospec() -> impl Strategy<Value = RoSpec> {
-    let start = (
-        any::<u8>(),
-        option::of((any::<u32>(), any::<u32>(), option::of(any::<u64>()))),
-        option::of(gpi()),
-    )
+    let start = (any::<u8>(), option::of((any::<u32>(), any::<u32>(), option::of(any::<u64>()))), option::of(gpi()))
         .prop_map(|(trigger_type, periodic, gpi)| RoSpecStartTrigger {
             trigger_type,
             periodic: periodic.map(|(offset_ms, period_ms, utc_us)| PeriodicTriggerValue {
@@ -565,135 +399,78 @@ fn rospec() -> impl Strategy<Value = RoSpec> {
             }),
             gpi,
         });
-    let stop = (any::<u8>(), any::<u32>(), option::of(gpi())).prop_map(
-        |(trigger_type, duration_ms, gpi)| RoSpecStopTrigger {
-            trigger_type,
-            duration_ms,
-            gpi,
+    let stop = (any::<u8>(), any::<u32>(), option::of(gpi()))
+        .prop_map(|(trigger_type, duration_ms, gpi)| RoSpecStopTrigger { trigger_type, duration_ms, gpi });
+    (any::<u32>(), any::<u8>(), any::<u8>(), start, stop, vec(ai_spec(), 0..3), option::of(report_spec())).prop_map(
+        |(rospec_id, priority, current_state, start_trigger, stop_trigger, ai_specs, report_spec)| RoSpec {
+            rospec_id,
+            priority,
+            current_state,
+            start_trigger,
+            stop_trigger,
+            ai_specs,
+            report_spec,
         },
-    );
-    (
-        any::<u32>(),
-        any::<u8>(),
-        any::<u8>(),
-        start,
-        stop,
-        vec(ai_spec(), 0..3),
-        option::of(report_spec()),
     )
-        .prop_map(
-            |(
-                rospec_id,
-                priority,
-                current_state,
-                start_trigger,
-                stop_trigger,
-                ai_specs,
-                report_spec,
-            )| {
-                RoSpec {
-                    rospec_id,
-                    priority,
-                    current_state,
-                    start_trigger,
-                    stop_trigger,
-                    ai_specs,
-                    report_spec,
-                }
-            },
-        )
 }
 
 fn reader_config() -> impl Strategy<Value = ReaderConfig> {
     (
         option::of(vec(
-            (0u16..9, any::<bool>()).prop_map(|(event_type, enabled)| EventNotificationState {
-                event_type,
-                enabled,
-            }),
+            (0u16..9, any::<bool>()).prop_map(|(event_type, enabled)| EventNotificationState { event_type, enabled }),
             0..9,
         )),
         vec(antenna_configuration(), 0..3),
         option::of(report_spec()),
-        option::of((any::<u8>(), any::<u32>())).prop_map(|k| {
-            k.map(|(trigger_type, interval_ms)| KeepaliveSpec {
-                trigger_type,
-                interval_ms,
-            })
-        }),
+        option::of((any::<u8>(), any::<u32>()))
+            .prop_map(|k| k.map(|(trigger_type, interval_ms)| KeepaliveSpec { trigger_type, interval_ms })),
         option::of(any::<bool>()),
     )
-        .prop_map(
-            |(event_notifications, antenna_configurations, ro_report_spec, keepalive, hold)| {
-                ReaderConfig {
-                    event_notifications,
-                    antenna_configurations,
-                    ro_report_spec,
-                    keepalive,
-                    hold_events_and_reports: hold,
-                }
-            },
-        )
+        .prop_map(|(event_notifications, antenna_configurations, ro_report_spec, keepalive, hold)| ReaderConfig {
+            event_notifications,
+            antenna_configurations,
+            ro_report_spec,
+            keepalive,
+            hold_events_and_reports: hold,
+        })
 }
 
 fn capabilities() -> impl Strategy<Value = ReaderCapabilities> {
     let general = (
-        (
-            any::<u16>(),
-            any::<bool>(),
-            any::<bool>(),
-            any::<u32>(),
-            any::<u32>(),
-            short_text(),
-        ),
+        (any::<u16>(), any::<bool>(), any::<bool>(), any::<u32>(), any::<u32>(), short_text()),
         vec((any::<u16>(), any::<i16>()), 0..3),
         (any::<u16>(), any::<u16>()),
         vec((any::<u16>(), vec(any::<u8>(), 0..3)), 0..3),
     )
-        .prop_map(
-            |((max_antennas, a, b, manufacturer, model, fw), rx, gpio, air)| {
-                GeneralDeviceCapabilities {
-                    max_antennas,
-                    can_set_antenna_properties: a,
-                    has_utc_clock: b,
-                    manufacturer,
-                    model,
-                    firmware_version: fw,
-                    receive_sensitivities: rx,
-                    gpio,
-                    air_protocols: air,
-                }
-            },
-        );
-    let llrp = (
-        any::<[bool; 5]>(),
-        any::<u8>(),
-        any::<u16>(),
-        any::<[u32; 5]>(),
-    )
-        .prop_map(
-            |(f, max_priority_levels, client_request_op_spec_timeout_ms, m)| LlrpCapabilities {
-                can_do_rf_survey: f[0],
-                can_report_buffer_fill_warning: f[1],
-                supports_client_request_op_spec: f[2],
-                can_do_tag_inventory_state_aware_singulation: f[3],
-                supports_event_and_report_holding: f[4],
-                max_priority_levels,
-                client_request_op_spec_timeout_ms,
-                max_rospecs: m[0],
-                max_specs_per_rospec: m[1],
-                max_inventory_parameter_specs_per_ai_spec: m[2],
-                max_access_specs: m[3],
-                max_op_specs_per_access_spec: m[4],
-            },
-        );
-    let mode = (
-        any::<u32>(),
-        any::<[bool; 2]>(),
-        any::<[u8; 3]>(),
-        any::<[u32; 5]>(),
-    )
-        .prop_map(|(mode_identifier, f, m, v)| C1G2RfMode {
+        .prop_map(|((max_antennas, a, b, manufacturer, model, fw), rx, gpio, air)| GeneralDeviceCapabilities {
+            max_antennas,
+            can_set_antenna_properties: a,
+            has_utc_clock: b,
+            manufacturer,
+            model,
+            firmware_version: fw,
+            receive_sensitivities: rx,
+            gpio,
+            air_protocols: air,
+        });
+    let llrp = (any::<[bool; 5]>(), any::<u8>(), any::<u16>(), any::<[u32; 5]>()).prop_map(
+        |(f, max_priority_levels, client_request_op_spec_timeout_ms, m)| LlrpCapabilities {
+            can_do_rf_survey: f[0],
+            can_report_buffer_fill_warning: f[1],
+            supports_client_request_op_spec: f[2],
+            can_do_tag_inventory_state_aware_singulation: f[3],
+            supports_event_and_report_holding: f[4],
+            max_priority_levels,
+            client_request_op_spec_timeout_ms,
+            max_rospecs: m[0],
+            max_specs_per_rospec: m[1],
+            max_inventory_parameter_specs_per_ai_spec: m[2],
+            max_access_specs: m[3],
+            max_op_specs_per_access_spec: m[4],
+        },
+    );
+    let mode = (any::<u32>(), any::<[bool; 2]>(), any::<[u8; 3]>(), any::<[u32; 5]>()).prop_map(
+        |(mode_identifier, f, m, v)| C1G2RfMode {
             mode_identifier,
             dr_64_3: f[0],
             epc_hag_tc_conformance: f[1],
@@ -705,7 +482,8 @@ fn capabilities() -> impl Strategy<Value = ReaderCapabilities> {
             min_tari_ns: v[2],
             max_tari_ns: v[3],
             step_tari_ns: v[4],
-        });
+        },
+    );
     let band = (
         vec((any::<u16>(), any::<i16>()), 0..4),
         any::<bool>(),
@@ -713,104 +491,59 @@ fn capabilities() -> impl Strategy<Value = ReaderCapabilities> {
         option::of(vec(any::<u32>(), 0..4)),
         vec(mode, 0..3),
     )
-        .prop_map(
-            |(transmit_power_levels, hopping, hop_tables, fixed, rf_modes)| UhfBandCapabilities {
-                transmit_power_levels,
-                frequency: FrequencyInformation {
-                    hopping,
-                    hop_tables,
-                    fixed_frequencies_khz: fixed,
-                },
-                rf_modes,
-            },
-        );
-    let regulatory = (any::<u16>(), any::<u16>(), option::of(band)).prop_map(
-        |(country_code, communications_standard, uhf_band)| RegulatoryCapabilities {
-            country_code,
-            communications_standard,
-            uhf_band,
-        },
-    );
-    let c1g2 =
-        (any::<bool>(), any::<bool>(), any::<u16>()).prop_map(|(e, w, m)| C1G2LlrpCapabilities {
-            can_support_block_erase: e,
-            can_support_block_write: w,
-            max_select_filters_per_query: m,
+        .prop_map(|(transmit_power_levels, hopping, hop_tables, fixed, rf_modes)| UhfBandCapabilities {
+            transmit_power_levels,
+            frequency: FrequencyInformation { hopping, hop_tables, fixed_frequencies_khz: fixed },
+            rf_modes,
         });
-    (
-        status(),
-        option::of(general),
-        option::of(llrp),
-        option::of(regulatory),
-        option::of(c1g2),
+    let regulatory =
+        (any::<u16>(), any::<u16>(), option::of(band)).prop_map(|(country_code, communications_standard, uhf_band)| {
+            RegulatoryCapabilities { country_code, communications_standard, uhf_band }
+        });
+    let c1g2 = (any::<bool>(), any::<bool>(), any::<u16>()).prop_map(|(e, w, m)| C1G2LlrpCapabilities {
+        can_support_block_erase: e,
+        can_support_block_write: w,
+        max_select_filters_per_query: m,
+    });
+    (status(), option::of(general), option::of(llrp), option::of(regulatory), option::of(c1g2)).prop_map(
+        |(status, general, llrp, regulatory, c1g2)| ReaderCapabilities { status, general, llrp, regulatory, c1g2 },
     )
-        .prop_map(
-            |(status, general, llrp, regulatory, c1g2)| ReaderCapabilities {
-                status,
-                general,
-                llrp,
-                regulatory,
-                c1g2,
-            },
-        )
 }
 
 fn event_data() -> impl Strategy<Value = ReaderEventNotificationData> {
     (
-        prop_oneof![
-            any::<u64>().prop_map(EventTimestamp::Utc),
-            any::<u64>().prop_map(EventTimestamp::Uptime)
-        ],
+        prop_oneof![any::<u64>().prop_map(EventTimestamp::Utc), any::<u64>().prop_map(EventTimestamp::Uptime)],
         option::of((any::<u8>(), any::<u32>(), any::<u32>())),
         option::of((any::<u8>(), any::<u16>())),
         option::of(any::<u16>()),
         any::<bool>(),
     )
-        .prop_map(
-            |(timestamp, ro, ant, connection_attempt, connection_close)| {
-                ReaderEventNotificationData {
-                    timestamp,
-                    rospec_event: ro.map(|(event_type, rospec_id, preempting_rospec_id)| {
-                        RoSpecEvent {
-                            event_type,
-                            rospec_id,
-                            preempting_rospec_id,
-                        }
-                    }),
-                    antenna_event: ant.map(|(event_type, antenna_id)| AntennaEvent {
-                        event_type,
-                        antenna_id,
-                    }),
-                    connection_attempt,
-                    connection_close,
-                }
-            },
-        )
+        .prop_map(|(timestamp, ro, ant, connection_attempt, connection_close)| ReaderEventNotificationData {
+            timestamp,
+            rospec_event: ro.map(|(event_type, rospec_id, preempting_rospec_id)| RoSpecEvent {
+                event_type,
+                rospec_id,
+                preempting_rospec_id,
+            }),
+            antenna_event: ant.map(|(event_type, antenna_id)| AntennaEvent { event_type, antenna_id }),
+            connection_attempt,
+            connection_close,
+        })
 }
 
 /// Message types this module decodes to a typed variant (an `Unknown` must avoid them).
-const KNOWN_TYPES: &[u16] = &[
-    1, 2, 3, 4, 11, 12, 13, 14, 20, 21, 22, 23, 24, 25, 30, 31, 32, 33, 34, 35, 61, 62, 63, 64, 72,
-    100,
-];
+const KNOWN_TYPES: &[u16] =
+    &[1, 2, 3, 4, 11, 12, 13, 14, 20, 21, 22, 23, 24, 25, 30, 31, 32, 33, 34, 35, 61, 62, 63, 64, 72, 100];
 
 fn body() -> impl Strategy<Value = Body> {
     let id = any::<u32>();
     prop_oneof![
         any::<u8>().prop_map(|requested_data| Body::GetReaderCapabilities { requested_data }),
         (any::<u16>(), any::<u8>(), any::<u16>(), any::<u16>()).prop_map(|(a, r, i, o)| {
-            Body::GetReaderConfig {
-                antenna_id: a,
-                requested_data: r,
-                gpi_port: i,
-                gpo_port: o,
-            }
+            Body::GetReaderConfig { antenna_id: a, requested_data: r, gpi_port: i, gpo_port: o }
         }),
         (any::<bool>(), reader_config()).prop_map(|(reset_to_factory_default, config)| {
-            Body::SetReaderConfig {
-                reset_to_factory_default,
-                config,
-            }
+            Body::SetReaderConfig { reset_to_factory_default, config }
         }),
         Just(Body::CloseConnection),
         rospec().prop_map(|s| Body::AddRoSpec(Box::new(s))),
@@ -822,21 +555,13 @@ fn body() -> impl Strategy<Value = Body> {
         Just(Body::EnableEventsAndReports),
         Just(Body::KeepaliveAck),
         capabilities().prop_map(|c| Body::GetReaderCapabilitiesResponse(Box::new(c))),
-        (
-            status(),
-            option::of((any::<u8>(), vec(any::<u8>(), 0..9))),
-            reader_config()
-        )
-            .prop_map(
-                |(status, id, config)| Body::GetReaderConfigResponse(Box::new(
-                    ReaderConfigResponse {
-                        status,
-                        identification: id
-                            .map(|(id_type, reader_id)| Identification { id_type, reader_id }),
-                        config,
-                    }
-                ))
-            ),
+        (status(), option::of((any::<u8>(), vec(any::<u8>(), 0..9))), reader_config()).prop_map(
+            |(status, id, config)| Body::GetReaderConfigResponse(Box::new(ReaderConfigResponse {
+                status,
+                identification: id.map(|(id_type, reader_id)| Identification { id_type, reader_id }),
+                config,
+            }))
+        ),
         status().prop_map(Body::SetReaderConfigResponse),
         status().prop_map(Body::CloseConnectionResponse),
         status().prop_map(Body::AddRoSpecResponse),
@@ -849,29 +574,19 @@ fn body() -> impl Strategy<Value = Body> {
         vec(tag_report(), 0..6).prop_map(Body::RoAccessReport),
         Just(Body::Keepalive),
         event_data().prop_map(Body::ReaderEventNotification),
-        (
-            (0u16..1024).prop_filter("known type", |t| !KNOWN_TYPES.contains(t)),
-            vec(any::<u8>(), 0..24)
-        )
+        ((0u16..1024).prop_filter("known type", |t| !KNOWN_TYPES.contains(t)), vec(any::<u8>(), 0..24))
             .prop_map(|(msg_type, body)| Body::Unknown { msg_type, body }),
     ]
 }
 
 fn message() -> impl Strategy<Value = Message> {
-    (
-        prop_oneof![Just(VERSION_1_0_1), Just(VERSION_1_1)],
-        any::<u32>(),
-        body(),
-    )
+    (prop_oneof![Just(VERSION_1_0_1), Just(VERSION_1_1)], any::<u32>(), body())
         .prop_map(|(version, id, body)| Message { version, id, body })
 }
 
 /// Splits `bytes` at the given fractions of its length.
 fn chunks(bytes: &[u8], cuts: &[f64]) -> Vec<Vec<u8>> {
-    let mut at: Vec<usize> = cuts
-        .iter()
-        .map(|f| (f * bytes.len() as f64) as usize)
-        .collect();
+    let mut at: Vec<usize> = cuts.iter().map(|f| (f * bytes.len() as f64) as usize).collect();
     at.push(0);
     at.push(bytes.len());
     at.sort_unstable();

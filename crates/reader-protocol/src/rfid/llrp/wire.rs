@@ -40,10 +40,7 @@ impl<'a> Cursor<'a> {
 
     pub(super) fn take(&mut self, n: usize, what: &str) -> Res<&'a [u8]> {
         if self.bytes.len() < n {
-            return fault!(
-                "truncated {what}: need {n} bytes, {} left",
-                self.bytes.len()
-            );
+            return fault!("truncated {what}: need {n} bytes, {} left", self.bytes.len());
         }
         let (head, tail) = self.bytes.split_at(n);
         self.bytes = tail;
@@ -136,18 +133,11 @@ impl<'a> Params<'a> {
                 return fault!("unknown tv parameter type {ty}: cannot skip it");
             };
             if self.rest.len() < 1 + n {
-                return fault!(
-                    "truncated tv parameter {ty}: need {} bytes, {} left",
-                    1 + n,
-                    self.rest.len()
-                );
+                return fault!("truncated tv parameter {ty}: need {} bytes, {} left", 1 + n, self.rest.len());
             }
             let value = &self.rest[1..1 + n];
             self.rest = &self.rest[1 + n..];
-            return Ok(Param {
-                ty: u16::from(ty),
-                value,
-            });
+            return Ok(Param { ty: u16::from(ty), value });
         }
         if self.rest.len() < 4 {
             return fault!("truncated tlv header: {} bytes left", self.rest.len());
@@ -158,10 +148,7 @@ impl<'a> Params<'a> {
             return fault!("tlv parameter {ty} length {len} under its 4-byte header");
         }
         if len > self.rest.len() {
-            return fault!(
-                "tlv parameter {ty} length {len} over the {} bytes left",
-                self.rest.len()
-            );
+            return fault!("tlv parameter {ty} length {len} over the {} bytes left", self.rest.len());
         }
         let value = &self.rest[4..len];
         self.rest = &self.rest[len..];
@@ -238,10 +225,7 @@ impl<'a> Writer<'a> {
                 self.bytes(v);
             }
             Err(_) => {
-                self.fail(EncodeError::FieldTooLong {
-                    field: what,
-                    len: v.len(),
-                });
+                self.fail(EncodeError::FieldTooLong { field: what, len: v.len() });
                 self.u16(0);
             }
         }
@@ -252,10 +236,7 @@ impl<'a> Writer<'a> {
         match u16::try_from(n) {
             Ok(n) => self.u16(n),
             Err(_) => {
-                self.fail(EncodeError::FieldTooLong {
-                    field: what,
-                    len: n,
-                });
+                self.fail(EncodeError::FieldTooLong { field: what, len: n });
                 self.u16(0);
             }
         }
@@ -291,10 +272,7 @@ impl<'a> Writer<'a> {
         let ty = u16::from_be_bytes([self.out[mark], self.out[mark + 1]]);
         match u16::try_from(len) {
             Ok(n) => self.out[mark + 2..mark + 4].copy_from_slice(&n.to_be_bytes()),
-            Err(_) => self.fail(EncodeError::ParameterTooLong {
-                param_type: ty,
-                len,
-            }),
+            Err(_) => self.fail(EncodeError::ParameterTooLong { param_type: ty, len }),
         }
     }
 

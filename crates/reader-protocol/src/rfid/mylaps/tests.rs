@@ -10,11 +10,7 @@ fn tod(h: u64, m: u64, s: u64, ms: u64) -> u64 {
 fn bibtag(time_of_day_us: u64, chip: &str, lap: u32, an: &str, bib: &str) -> Passing {
     let mut p = Passing::new(chip, time_of_day_us);
     p.chip_type = Some("UH".into());
-    p.date = Some(MylapsDate {
-        year: 12,
-        month: 6,
-        day: 6,
-    });
+    p.date = Some(MylapsDate { year: 12, month: 6, day: 6 });
     p.lap = Some(lap);
     p.device = Some(4);
     p.reader = Some(0);
@@ -28,16 +24,10 @@ fn bibtag(time_of_day_us: u64, chip: &str, lap: u32, an: &str, bib: &str) -> Pas
 #[test]
 fn golden_client_records() {
     let bytes = include_bytes!("../../../test_data/mylaps/client_records.txt");
-    let got: Vec<Message> = decode_whole(bytes, decode)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let got: Vec<Message> = decode_whole(bytes, decode).into_iter().map(|r| r.unwrap()).collect();
     let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
     let expect = vec![
-        Message::Locations {
-            name: "Toolkit".into(),
-            locations: vec!["Start".into(), "5K".into(), "Finish".into()],
-        },
+        Message::Locations { name: "Toolkit".into(), locations: vec!["Start".into(), "5K".into(), "Finish".into()] },
         Message::DeviceInfo {
             name: "20M".into(),
             info: vec![
@@ -73,22 +63,14 @@ fn golden_client_records() {
                     chip: "KV86583".into(),
                     time_of_day_us: tod(16, 13, 57, 417),
                     columns: " 3 0F  10000".into(),
-                    date: MylapsDate {
-                        year: 25,
-                        month: 3,
-                        day: 8,
-                    },
+                    date: MylapsDate { year: 25, month: 3, day: 8 },
                     checksum: "70".into(),
                 },
                 StoredPassing {
                     chip: "TC39701".into(),
                     time_of_day_us: tod(16, 14, 0, 638),
                     columns: " 3 0F  10001".into(),
-                    date: MylapsDate {
-                        year: 25,
-                        month: 3,
-                        day: 8,
-                    },
+                    date: MylapsDate { year: 25, month: 3, day: 8 },
                     checksum: "57".into(),
                 },
             ],
@@ -109,19 +91,14 @@ fn golden_client_records() {
         got[4].tag_reads()[0].time,
         ReaderTime::LocalDateTime(20_155 * 86_400_000_000 + tod(16, 13, 57, 417) as i64)
     );
-    let Message::Markers { markers, .. } = &got[3] else {
-        unreachable!()
-    };
+    let Message::Markers { markers, .. } = &got[3] else { unreachable!() };
     assert!(markers[0].is_gunshot());
 }
 
 #[test]
 fn golden_server_records_are_the_acks() {
     let bytes = include_bytes!("../../../test_data/mylaps/server_records.txt");
-    let got: Vec<Command> = decode_whole(bytes, decode_command)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let got: Vec<Command> = decode_whole(bytes, decode_command).into_iter().map(|r| r.unwrap()).collect();
     let name = || "racetime".to_owned();
     let expect = vec![
         Command::AckPong {
@@ -129,65 +106,34 @@ fn golden_server_records_are_the_acks() {
             version: "Version2.1".into(),
             fields: vec!["c".into(), "t".into(), "d".into()],
         },
-        Command::AckPassing {
-            name: name(),
-            counter: 1016,
-        },
-        Command::AckMarker {
-            name: name(),
-            counter: 4,
-        },
-        Command::AckStore {
-            name: name(),
-            counter: 2,
-        },
+        Command::AckPassing { name: name(), counter: 1016 },
+        Command::AckMarker { name: name(), counter: 4 },
+        Command::AckStore { name: name(), counter: 2 },
     ];
     assert_eq!(got, expect);
     let mut again = Vec::new();
     expect.iter().for_each(|c| c.encode(&mut again));
     assert_eq!(again, bytes);
     // The acks racetime owes echo each record's counter.
-    let client = decode_whole(
-        include_bytes!("../../../test_data/mylaps/client_records.txt"),
-        decode,
-    );
-    let acks: Vec<Command> = client
-        .iter()
-        .flatten()
-        .filter_map(|m| m.ack("racetime"))
-        .collect();
+    let client = decode_whole(include_bytes!("../../../test_data/mylaps/client_records.txt"), decode);
+    let acks: Vec<Command> = client.iter().flatten().filter_map(|m| m.ack("racetime")).collect();
     assert_eq!(acks, expect[1..].to_vec());
 }
 
 #[test]
 fn stray_line_ends_and_nuls_are_dropped() {
     let mut buf = b"\r\nStart@Ping@\0$\r\n$\nStart@Pong@$".to_vec();
-    assert_eq!(
-        decode(&mut buf),
-        Ok(Some(Message::Ping {
-            name: "Start".into()
-        }))
-    );
-    assert_eq!(
-        decode(&mut buf),
-        Ok(Some(Message::Pong {
-            name: "Start".into()
-        }))
-    );
+    assert_eq!(decode(&mut buf), Ok(Some(Message::Ping { name: "Start".into() })));
+    assert_eq!(decode(&mut buf), Ok(Some(Message::Pong { name: "Start".into() })));
     assert_eq!(decode(&mut buf), Ok(None));
 }
 
 #[test]
 fn rssi_and_antenna_come_from_amd_and_ans() {
     let mut buf = b"F@Passing@t=09:00:00.000|c=AB12345|h=12|amd=-61.5|ans=3@7@$".to_vec();
-    let Ok(Some(m)) = decode(&mut buf) else {
-        panic!("passing expected")
-    };
+    let Ok(Some(m)) = decode(&mut buf) else { panic!("passing expected") };
     let read = &m.tag_reads()[0];
-    assert_eq!(
-        (read.rssi, read.antenna, read.hits),
-        (Some(Rssi(-615)), Some(3), Some(12))
-    );
+    assert_eq!((read.rssi, read.antenna, read.hits), (Some(Rssi(-615)), Some(3), Some(12)));
     assert_eq!(read.time, ReaderTime::TimeOfDay(9 * 3_600_000_000));
 }
 
@@ -195,19 +141,9 @@ fn rssi_and_antenna_come_from_amd_and_ans() {
 fn malformed_records_are_typed_and_the_next_survives() {
     let mut buf = b"F@Passing@t=25:00:00.000|c=AB12345@7@$F@Passing@c=X@$F@Ping@$".to_vec();
     let e = decode(&mut buf).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("bad passing value t=\"25:00:00.000\""),
-        "{e}"
-    );
-    assert!(matches!(
-        decode(&mut buf),
-        Err(DecodeError::Malformed { .. })
-    ));
-    assert_eq!(
-        decode(&mut buf),
-        Ok(Some(Message::Ping { name: "F".into() }))
-    );
+    assert!(e.to_string().contains("bad passing value t=\"25:00:00.000\""), "{e}");
+    assert!(matches!(decode(&mut buf), Err(DecodeError::Malformed { .. })));
+    assert_eq!(decode(&mut buf), Ok(Some(Message::Ping { name: "F".into() })));
 }
 
 // ---- property tests ----
@@ -232,41 +168,26 @@ fn arb_extra() -> impl Strategy<Value = Vec<(String, String)>> {
 
 fn arb_passing() -> impl Strategy<Value = Passing> {
     (
-        (
-            0u64..86_400_000,
-            "[A-Z0-9]{7}",
-            opt_name(),
-            proptest::option::of(arb_date()),
-            any::<Option<u32>>(),
-        ),
-        (
-            any::<Option<u32>>(),
-            any::<Option<u32>>(),
-            opt_name(),
-            any::<Option<u32>>(),
-            opt_name(),
-            opt_name(),
-        ),
+        (0u64..86_400_000, "[A-Z0-9]{7}", opt_name(), proptest::option::of(arb_date()), any::<Option<u32>>()),
+        (any::<Option<u32>>(), any::<Option<u32>>(), opt_name(), any::<Option<u32>>(), opt_name(), opt_name()),
         (any::<Option<u32>>(), opt_name(), arb_extra()),
     )
-        .prop_map(
-            |((ms, chip, ct, date, lap), (dv, re, an, g, b, n), (h, amd, extra))| Passing {
-                time_of_day_us: ms * 1000,
-                chip,
-                chip_type: ct,
-                date,
-                lap,
-                device: dv,
-                reader: re,
-                antennas: an,
-                group: g,
-                bib: b,
-                bib_text: n,
-                hits: h,
-                amplitude_dbm: amd,
-                extra,
-            },
-        )
+        .prop_map(|((ms, chip, ct, date, lap), (dv, re, an, g, b, n), (h, amd, extra))| Passing {
+            time_of_day_us: ms * 1000,
+            chip,
+            chip_type: ct,
+            date,
+            lap,
+            device: dv,
+            reader: re,
+            antennas: an,
+            group: g,
+            bib: b,
+            bib_text: n,
+            hits: h,
+            amplitude_dbm: amd,
+            extra,
+        })
 }
 
 fn arb_message() -> impl Strategy<Value = Message> {
@@ -303,16 +224,8 @@ fn arb_message() -> impl Strategy<Value = Message> {
 
 fn arb_command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        (
-            name(),
-            name(),
-            proptest::collection::vec("[a-z]{1,3}", 0..5)
-        )
-            .prop_map(|(name, version, fields)| Command::AckPong {
-                name,
-                version,
-                fields
-            }),
+        (name(), name(), proptest::collection::vec("[a-z]{1,3}", 0..5))
+            .prop_map(|(name, version, fields)| Command::AckPong { name, version, fields }),
         name().prop_map(|name| Command::GetLocations { name }),
         (name(), name()).prop_map(|(name, location)| Command::GetInfo { name, location }),
         (name(), any::<u64>()).prop_map(|(name, counter)| Command::AckPassing { name, counter }),

@@ -4,11 +4,7 @@ use super::*;
 use crate::testkit::{self, decode_whole, field_text};
 
 fn day_counter(day: u8) -> DecoderDate {
-    DecoderDate {
-        year: 0,
-        month: 0,
-        day,
-    }
+    DecoderDate { year: 0, month: 0, day }
 }
 
 fn ms(h: u64, m: u64, s: u64, ms: u64) -> u64 {
@@ -17,10 +13,7 @@ fn ms(h: u64, m: u64, s: u64, ms: u64) -> u64 {
 
 #[track_caller]
 fn check(bytes: &[u8], expect: Vec<Message>) {
-    let got: Vec<Message> = decode_whole(bytes, decode)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let got: Vec<Message> = decode_whole(bytes, decode).into_iter().map(|r| r.unwrap()).collect();
     assert_eq!(got, expect);
     let mut again = Vec::new();
     for m in &expect {
@@ -34,22 +27,10 @@ fn golden_quickstart_session_decoder_side() {
     check(
         include_bytes!("../../../test_data/raceresult/quickstart_decoder.txt"),
         vec![
-            Message::Reply {
-                command: "SETPROTOCOL".into(),
-                fields: vec!["2.0".into()],
-            },
-            Message::OperationStarted(Some(DecoderTime {
-                date: day_counter(0),
-                time_of_day_us: 0,
-            })),
-            Message::Time(DecoderTime {
-                date: day_counter(0),
-                time_of_day_us: ms(0, 2, 12, 942),
-            }),
-            Message::Passings {
-                count: 1,
-                file_no: None,
-            },
+            Message::Reply { command: "SETPROTOCOL".into(), fields: vec!["2.0".into()] },
+            Message::OperationStarted(Some(DecoderTime { date: day_counter(0), time_of_day_us: 0 })),
+            Message::Time(DecoderTime { date: day_counter(0), time_of_day_us: ms(0, 2, 12, 942) }),
+            Message::Passings { count: 1, file_no: None },
         ],
     );
 }
@@ -57,16 +38,8 @@ fn golden_quickstart_session_decoder_side() {
 #[test]
 fn golden_quickstart_session_host_side() {
     let bytes = include_bytes!("../../../test_data/raceresult/quickstart_host.txt");
-    let got: Vec<Command> = decode_whole(bytes, decode_command)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
-    let expect = vec![
-        Command::SetProtocol("2.0".into()),
-        Command::StartOperation,
-        Command::GetTime,
-        Command::Passings,
-    ];
+    let got: Vec<Command> = decode_whole(bytes, decode_command).into_iter().map(|r| r.unwrap()).collect();
+    let expect = vec![Command::SetProtocol("2.0".into()), Command::StartOperation, Command::GetTime, Command::Passings];
     assert_eq!(got, expect);
     let mut again = Vec::new();
     expect.iter().for_each(|c| c.encode(&mut again));
@@ -81,18 +54,12 @@ fn golden_old_protocol_passing_from_crossmgr() {
     p.max_rssi = Some(-68);
     p.internal_data = "09ca52".into();
     p.n_fields = 8;
-    check(
-        include_bytes!("../../../test_data/raceresult/passing_v1_crossmgr.txt"),
-        vec![Message::Passing(p.clone())],
-    );
+    check(include_bytes!("../../../test_data/raceresult/passing_v1_crossmgr.txt"), vec![Message::Passing(p.clone())]);
     let read = p.to_tag_read();
     assert_eq!(read.chip, "33");
     assert_eq!(read.time, ReaderTime::TimeOfDay(2_773_000));
     assert_eq!(read.rssi, Some(Rssi(-680)));
-    assert_eq!(
-        (read.passing_no, read.hits, read.session, read.antenna),
-        (Some(1), Some(12), None, None)
-    );
+    assert_eq!((read.passing_no, read.hits, read.session, read.antenna), (Some(1), Some(12), None, None));
 }
 
 #[test]
@@ -116,16 +83,7 @@ fn golden_active_raw_data_record_prefix() {
 }
 
 fn v16(no: u64, time_of_day_us: u64, hits: u32, rssi: i32, antenna: u8) -> Passing {
-    let mut p = Passing::new(
-        no,
-        "ZICAD30",
-        Some(DecoderDate {
-            year: 2024,
-            month: 6,
-            day: 2,
-        }),
-        time_of_day_us,
-    );
+    let mut p = Passing::new(no, "ZICAD30", Some(DecoderDate { year: 2024, month: 6, day: 2 }), time_of_day_us);
     p.event_id = Some(0);
     p.hits = Some(hits);
     p.max_rssi = Some(rssi);
@@ -166,10 +124,7 @@ fn golden_pushed_v16_passing() {
 fn golden_pull_batch_ends_with_empty_line() {
     check(
         include_bytes!("../../../test_data/raceresult/pull_batch_constructed.txt"),
-        vec![
-            Message::Passing(v16(11, ms(9, 31, 4, 870), 41, -63, 1)),
-            Message::EndOfBatch,
-        ],
+        vec![Message::Passing(v16(11, ms(9, 31, 4, 870), 41, -63, 1)), Message::EndOfBatch],
     );
 }
 
@@ -180,34 +135,15 @@ fn commands_encode_as_documented() {
         (Command::GetPassing(7), b"7\r\n"),
         (
             Command::SetTime(DecoderTime {
-                date: DecoderDate {
-                    year: 2024,
-                    month: 6,
-                    day: 2,
-                },
+                date: DecoderDate { year: 2024, month: 6, day: 2 },
                 time_of_day_us: ms(9, 0, 0, 5),
             }),
             b"SETTIME;2024-06-02;09:00:00.005\r\n",
         ),
-        (
-            Command::SetPushPassings {
-                enabled: true,
-                include_stored: false,
-            },
-            b"SETPUSHPASSINGS;1;0\r\n",
-        ),
-        (
-            Command::GetConfig {
-                section: "GENERAL".into(),
-                key: "BOXNAME".into(),
-            },
-            b"GETCONFIG;GENERAL;BOXNAME\r\n",
-        ),
+        (Command::SetPushPassings { enabled: true, include_stored: false }, b"SETPUSHPASSINGS;1;0\r\n"),
+        (Command::GetConfig { section: "GENERAL".into(), key: "BOXNAME".into() }, b"GETCONFIG;GENERAL;BOXNAME\r\n"),
         (Command::GetFile(2), b"GETFILE;2\r\n"),
-        (
-            Command::Other("GETFIRMWAREVERSION".into()),
-            b"GETFIRMWAREVERSION\r\n",
-        ),
+        (Command::Other("GETFIRMWAREVERSION".into()), b"GETFIRMWAREVERSION\r\n"),
     ];
     for (cmd, bytes) in cases {
         let mut out = Vec::new();
@@ -220,34 +156,20 @@ fn commands_encode_as_documented() {
 #[test]
 fn crossmgr_simulator_short_record_with_microseconds() {
     let mut buf = b"5;413A35;2012-07-24;10:11:16.443300\n".to_vec();
-    let p = Passing::new(
-        5,
-        "413A35",
-        Some(DecoderDate {
-            year: 2012,
-            month: 7,
-            day: 24,
-        }),
-        36_676_443_300,
-    );
+    let p = Passing::new(5, "413A35", Some(DecoderDate { year: 2012, month: 7, day: 24 }), 36_676_443_300);
     assert_eq!(decode(&mut buf), Ok(Some(Message::Passing(p))));
     assert!(buf.is_empty());
 }
 
 #[test]
 fn day_counter_adds_whole_days() {
-    assert_eq!(
-        reader_time(Some(day_counter(2)), 5),
-        ReaderTime::TimeOfDay(2 * 86_400_000_000 + 5)
-    );
+    assert_eq!(reader_time(Some(day_counter(2)), 5), ReaderTime::TimeOfDay(2 * 86_400_000_000 + 5));
 }
 
 #[test]
 fn status_accessors_follow_the_documented_order() {
     let line = b"GETSTATUS;2024-06-02;09:00:00.000;1;00011001;1;3;1;48.1,11.5;1;87;35;40;866;0;;;;;;1;1;0;0;0;\r\n";
-    let Ok(Some(Message::Status(s))) = decode(&mut line.to_vec()) else {
-        panic!("status expected")
-    };
+    let Ok(Some(Message::Status(s))) = decode(&mut line.to_vec()) else { panic!("status expected") };
     assert_eq!(s.time().map(|t| t.time_of_day_us), Some(ms(9, 0, 0, 0)));
     assert_eq!(s.has_power(), Some(true));
     assert_eq!(s.antennas(), Some("00011001"));
@@ -261,34 +183,15 @@ fn status_accessors_follow_the_documented_order() {
 
 #[test]
 fn malformed_lines_are_typed_errors_with_their_bytes() {
-    let mut buf =
-        b"12;ZICAD30;2024-13-02;09:31:05.123\r\nPASSINGS;x\r\n\x01\r\nPASSINGS;4\r\n".to_vec();
+    let mut buf = b"12;ZICAD30;2024-13-02;09:31:05.123\r\nPASSINGS;x\r\n\x01\r\nPASSINGS;4\r\n".to_vec();
     let e = decode(&mut buf).unwrap_err();
-    assert!(matches!(
-        &e,
-        DecodeError::Malformed {
-            protocol: "raceresult",
-            ..
-        }
-    ));
+    assert!(matches!(&e, DecodeError::Malformed { protocol: "raceresult", .. }));
     let shown = e.to_string();
     assert!(shown.contains("bad date \"2024-13-02\""), "{shown}");
     assert!(shown.contains("31 32 3b"), "{shown}");
-    assert!(matches!(
-        decode(&mut buf),
-        Err(DecodeError::Malformed { .. })
-    ));
-    assert!(matches!(
-        decode(&mut buf),
-        Err(DecodeError::Malformed { .. })
-    ));
-    assert_eq!(
-        decode(&mut buf),
-        Ok(Some(Message::Passings {
-            count: 4,
-            file_no: None
-        }))
-    );
+    assert!(matches!(decode(&mut buf), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(decode(&mut buf), Err(DecodeError::Malformed { .. })));
+    assert_eq!(decode(&mut buf), Ok(Some(Message::Passings { count: 4, file_no: None })));
 }
 
 #[test]
@@ -297,20 +200,8 @@ fn over_long_line_is_dropped_and_the_next_line_survives() {
     assert_eq!(decode(&mut buf), Ok(None));
     assert!(buf.len() <= MAX_LINE + 1);
     buf.extend_from_slice(b"77\r\nPASSINGS;2;1\r\n");
-    assert_eq!(
-        decode(&mut buf),
-        Err(DecodeError::TooLong {
-            protocol: PROTOCOL,
-            limit: MAX_LINE
-        })
-    );
-    assert_eq!(
-        decode(&mut buf),
-        Ok(Some(Message::Passings {
-            count: 2,
-            file_no: Some(1)
-        }))
-    );
+    assert_eq!(decode(&mut buf), Err(DecodeError::TooLong { protocol: PROTOCOL, limit: MAX_LINE }));
+    assert_eq!(decode(&mut buf), Ok(Some(Message::Passings { count: 2, file_no: Some(1) })));
 }
 
 // ---- property tests ----
@@ -318,26 +209,16 @@ fn over_long_line_is_dropped_and_the_next_line_survives() {
 fn arb_date() -> impl Strategy<Value = DecoderDate> {
     prop_oneof![
         (0u8..=99).prop_map(day_counter),
-        (1u16..=9999, 1u8..=12, 1u8..=28).prop_map(|(year, month, day)| DecoderDate {
-            year,
-            month,
-            day
-        }),
+        (1u16..=9999, 1u8..=12, 1u8..=28).prop_map(|(year, month, day)| DecoderDate { year, month, day }),
     ]
 }
 
 fn arb_tod() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        (0u64..86_400_000).prop_map(|m| m * 1000),
-        0u64..86_400_000_000
-    ]
+    prop_oneof![(0u64..86_400_000).prop_map(|m| m * 1000), 0u64..86_400_000_000]
 }
 
 fn arb_time() -> impl Strategy<Value = DecoderTime> {
-    (arb_date(), arb_tod()).prop_map(|(date, time_of_day_us)| DecoderTime {
-        date,
-        time_of_day_us,
-    })
+    (arb_date(), arb_tod()).prop_map(|(date, time_of_day_us)| DecoderTime { date, time_of_day_us })
 }
 
 fn opt_text() -> impl Strategy<Value = String> {
@@ -346,13 +227,7 @@ fn opt_text() -> impl Strategy<Value = String> {
 
 fn arb_passing() -> impl Strategy<Value = Passing> {
     (
-        (
-            any::<u64>(),
-            field_text(";\r\n", 10),
-            proptest::option::of(arb_date()),
-            arb_tod(),
-            4u8..=20,
-        ),
+        (any::<u64>(), field_text(";\r\n", 10), proptest::option::of(arb_date()), arb_tod(), 4u8..=20),
         (
             any::<Option<u32>>(),
             any::<Option<u32>>(),
@@ -441,25 +316,15 @@ fn arb_command() -> impl Strategy<Value = Command> {
         Just(Command::Passings),
         (any::<u64>(), any::<u64>()).prop_map(|(from, count)| Command::GetPassings { from, count }),
         any::<u64>().prop_map(Command::GetPassing),
-        (any::<bool>(), any::<bool>()).prop_map(|(enabled, include_stored)| {
-            Command::SetPushPassings {
-                enabled,
-                include_stored,
-            }
-        }),
+        (any::<bool>(), any::<bool>())
+            .prop_map(|(enabled, include_stored)| { Command::SetPushPassings { enabled, include_stored } }),
         any::<bool>().prop_map(Command::SetPushPrewarns),
-        (field_text(";\r\n", 8), field_text(";\r\n", 8))
-            .prop_map(|(section, key)| Command::GetConfig { section, key }),
+        (field_text(";\r\n", 8), field_text(";\r\n", 8)).prop_map(|(section, key)| Command::GetConfig { section, key }),
         any::<u32>().prop_map(Command::GetFile),
         Just(Command::ClearFiles),
         Just(Command::Ping),
-        proptest::sample::select(vec![
-            "GETFIRMWAREVERSION",
-            "GETMODE",
-            "GETACTIVESTATUS",
-            "GETINTERFACES"
-        ])
-        .prop_map(|s| Command::Other(s.into())),
+        proptest::sample::select(vec!["GETFIRMWAREVERSION", "GETMODE", "GETACTIVESTATUS", "GETINTERFACES"])
+            .prop_map(|s| Command::Other(s.into())),
     ]
 }
 

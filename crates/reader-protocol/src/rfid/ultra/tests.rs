@@ -3,15 +3,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::testkit::{self, decode_whole, field_text};
 
-fn read(
-    chip: &str,
-    secs: u64,
-    millis: u16,
-    antenna: u8,
-    rssi: i16,
-    reader_no: u8,
-    log_id: u64,
-) -> ChipRead {
+fn read(chip: &str, secs: u64, millis: u16, antenna: u8, rssi: i16, reader_no: u8, log_id: u64) -> ChipRead {
     ChipRead {
         kind: 0,
         chip: chip.into(),
@@ -30,10 +22,7 @@ fn read(
 
 #[track_caller]
 fn check(bytes: &[u8], expect: Vec<Message>) {
-    let got: Vec<Message> = decode_whole(bytes, decode)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let got: Vec<Message> = decode_whole(bytes, decode).into_iter().map(|r| r.unwrap()).collect();
     assert_eq!(got, expect);
     let mut again = Vec::new();
     expect.iter().for_each(|m| m.encode(&mut again));
@@ -43,10 +32,7 @@ fn check(bytes: &[u8], expect: Vec<Message>) {
 #[test]
 fn golden_pikatimer_read() {
     let r = read("11055", 1_170_518_701, 698, 1, -71, 2, 29_319);
-    check(
-        include_bytes!("../../../test_data/ultra/read_pikatimer.txt"),
-        vec![Message::Read(r.clone())],
-    );
+    check(include_bytes!("../../../test_data/ultra/read_pikatimer.txt"), vec![Message::Read(r.clone())]);
     // 2017-02-02 16:05:01.698 reader-local = 1486051501.698 s after 1970-01-01 local.
     assert_eq!(
         r.to_tag_read(),
@@ -66,25 +52,14 @@ fn golden_pikatimer_read() {
 fn golden_constructed_read() {
     check(
         include_bytes!("../../../test_data/ultra/read_constructed.txt"),
-        vec![Message::Read(read(
-            "4123",
-            1_401_357_123,
-            250,
-            2,
-            -64,
-            1,
-            18,
-        ))],
+        vec![Message::Read(read("4123", 1_401_357_123, 250, 2, -64, 1, 18))],
     );
 }
 
 #[test]
 fn golden_enable_extended_status_command() {
     let bytes = include_bytes!("../../../test_data/ultra/enable_extended_status.bin");
-    assert_eq!(
-        decode_command(&mut bytes.to_vec()),
-        Ok(Some(Command::EnableExtendedStatus))
-    );
+    assert_eq!(decode_command(&mut bytes.to_vec()), Ok(Some(Command::EnableExtendedStatus)));
     let mut out = Vec::new();
     Command::EnableExtendedStatus.encode(&mut out);
     assert_eq!(out, bytes);
@@ -103,19 +78,10 @@ fn line_ends_cr_lf_and_crlf_all_work() {
 
 #[test]
 fn other_reader_lines() {
-    let bytes = b"1,Connected,0,12\nConnected\nV12.4\nS1\nU\x14\x03\n9:05:01 2-2-2017\n16:05:01 02-02-2017 (-1)\nhello\n";
-    let clock = UltraClock {
-        year: 2017,
-        month: 2,
-        day: 2,
-        hour: 16,
-        minute: 5,
-        second: 1,
-    };
-    let got: Vec<Message> = decode_whole(bytes, decode)
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let bytes =
+        b"1,Connected,0,12\nConnected\nV12.4\nS1\nU\x14\x03\n9:05:01 2-2-2017\n16:05:01 02-02-2017 (-1)\nhello\n";
+    let clock = UltraClock { year: 2017, month: 2, day: 2, hour: 16, minute: 5, second: 1 };
+    let got: Vec<Message> = decode_whole(bytes, decode).into_iter().map(|r| r.unwrap()).collect();
     assert_eq!(
         got,
         vec![
@@ -149,45 +115,17 @@ fn extended_status_frame_may_contain_line_feeds() {
 
 #[test]
 fn commands_encode_as_documented() {
-    let clock = UltraClock {
-        year: 2024,
-        month: 6,
-        day: 2,
-        hour: 9,
-        minute: 0,
-        second: 0,
-    };
+    let clock = UltraClock { year: 2024, month: 6, day: 2, hour: 9, minute: 0, second: 0 };
     let cases: Vec<(Command, &[u8])> = vec![
         (Command::StartReading, b"R"),
         (Command::StopReading, b"S"),
         (Command::GetClock, b"r"),
         (Command::SetClock(clock), b"t 09:00:00 02-06-2024\r"),
         (Command::DumpSettings, b"U\n"),
-        (
-            Command::WriteSetting {
-                id: setting::TIME_ZONE,
-                value: vec![2],
-            },
-            b"u\x23\x02\xff",
-        ),
-        (
-            Command::WriteSetting {
-                id: setting::COMMIT,
-                value: vec![],
-            },
-            b"u\xff\xff",
-        ),
-        (
-            Command::RewindByLogId { from: 10, to: 20 },
-            b"6\0\x0010\r20\r",
-        ),
-        (
-            Command::RewindByTime {
-                from: 1_401_357_000,
-                to: 1_401_358_000,
-            },
-            b"8\0\x001401357000\r1401358000\r",
-        ),
+        (Command::WriteSetting { id: setting::TIME_ZONE, value: vec![2] }, b"u\x23\x02\xff"),
+        (Command::WriteSetting { id: setting::COMMIT, value: vec![] }, b"u\xff\xff"),
+        (Command::RewindByLogId { from: 10, to: 20 }, b"6\0\x0010\r20\r"),
+        (Command::RewindByTime { from: 1_401_357_000, to: 1_401_358_000 }, b"8\0\x001401357000\r1401358000\r"),
     ];
     for (cmd, bytes) in cases {
         let mut out = Vec::new();
@@ -203,82 +141,43 @@ fn malformed_read_is_typed_and_neighbour_survives() {
     let mut buf = b"0,4123,1401357123,2500,2,-64,0,1,1,0,0,18\n\xff\xfe\nV=1\n".to_vec();
     let e = decode(&mut buf).unwrap_err();
     assert!(e.to_string().contains("bad milliseconds \"2500\""), "{e}");
-    assert!(matches!(
-        decode(&mut buf),
-        Err(DecodeError::Malformed { .. })
-    ));
+    assert!(matches!(decode(&mut buf), Err(DecodeError::Malformed { .. })));
     assert_eq!(decode(&mut buf), Ok(Some(Message::Voltage("1".into()))));
 }
 
 #[test]
 fn unknown_command_byte_is_consumed_alone() {
     let mut buf = b"xR".to_vec();
-    assert!(matches!(
-        decode_command(&mut buf),
-        Err(DecodeError::Malformed { .. })
-    ));
+    assert!(matches!(decode_command(&mut buf), Err(DecodeError::Malformed { .. })));
     assert_eq!(decode_command(&mut buf), Ok(Some(Command::StartReading)));
 }
 
 // ---- property tests ----
 
 fn arb_clock() -> impl Strategy<Value = UltraClock> {
-    (
-        1980u16..=2100,
-        1u8..=12,
-        1u8..=28,
-        0u8..24,
-        0u8..60,
-        0u8..60,
-    )
-        .prop_map(|(year, month, day, hour, minute, second)| UltraClock {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-        })
+    (1980u16..=2100, 1u8..=12, 1u8..=28, 0u8..24, 0u8..60, 0u8..60)
+        .prop_map(|(year, month, day, hour, minute, second)| UltraClock { year, month, day, hour, minute, second })
 }
 
 fn arb_read() -> impl Strategy<Value = ChipRead> {
     (
-        (
-            0u8..=1,
-            "[0-9A-F]{1,12}",
-            any::<u32>(),
-            0u16..1000,
-            any::<u8>(),
-            any::<i16>(),
-        ),
-        (
-            any::<bool>(),
-            any::<u8>(),
-            any::<u32>(),
-            "[0-9A-F]{0,16}",
-            any::<u32>(),
-            any::<u64>(),
-        ),
+        (0u8..=1, "[0-9A-F]{1,12}", any::<u32>(), 0u16..1000, any::<u8>(), any::<i16>()),
+        (any::<bool>(), any::<u8>(), any::<u32>(), "[0-9A-F]{0,16}", any::<u32>(), any::<u64>()),
     )
         .prop_map(
-            |(
-                (kind, chip, secs, millis, antenna, rssi),
-                (rewind, reader_no, ultra_id, rt, start, log_id),
-            )| {
-                ChipRead {
-                    kind,
-                    chip,
-                    seconds_since_1980: u64::from(secs),
-                    millis,
-                    antenna,
-                    rssi,
-                    rewind,
-                    reader_no,
-                    ultra_id,
-                    reader_time: rt,
-                    start_time: u64::from(start),
-                    log_id,
-                }
+            |((kind, chip, secs, millis, antenna, rssi), (rewind, reader_no, ultra_id, rt, start, log_id))| ChipRead {
+                kind,
+                chip,
+                seconds_since_1980: u64::from(secs),
+                millis,
+                antenna,
+                rssi,
+                rewind,
+                reader_no,
+                ultra_id,
+                reader_time: rt,
+                start_time: u64::from(start),
+                log_id,
             },
         )
 }
@@ -306,10 +205,7 @@ fn arb_command() -> impl Strategy<Value = Command> {
         Just(Command::GetClock),
         arb_clock().prop_map(Command::SetClock),
         Just(Command::DumpSettings),
-        (
-            any::<u8>(),
-            proptest::collection::vec(0u8..0xff, 0..MAX_COMMAND)
-        )
+        (any::<u8>(), proptest::collection::vec(0u8..0xff, 0..MAX_COMMAND))
             .prop_map(|(id, value)| Command::WriteSetting { id, value }),
         (any::<u64>(), any::<u64>()).prop_map(|(from, to)| Command::RewindByLogId { from, to }),
         (any::<u64>(), any::<u64>()).prop_map(|(from, to)| Command::RewindByTime { from, to }),
