@@ -311,17 +311,17 @@ pub fn parse_event(file: &str, source: &str) -> Result<EventConfig, ConfigErrors
                 continue;
             }
             let d = *s.distance_m.get_ref();
-            if let Some(prev) = splits.last() {
-                if d <= prev.distance_m {
-                    ck.err::<()>(
-                        s.distance_m.span(),
-                        format!(
-                            "race {rid:?}: point {:?} at {d} m is not after the previous point ({} m)",
-                            s.point.get_ref(),
-                            prev.distance_m
-                        ),
-                    );
-                }
+            if let Some(prev) = splits.last()
+                && d <= prev.distance_m
+            {
+                ck.err::<()>(
+                    s.distance_m.span(),
+                    format!(
+                        "race {rid:?}: point {:?} at {d} m is not after the previous point ({} m)",
+                        s.point.get_ref(),
+                        prev.distance_m
+                    ),
+                );
             }
             let pace = |ck: &mut Check<'_>, v: &Option<Spanned<String>>, default: Elapsed| match v {
                 Some(v) => ck.ok(v.span(), parse_pace(v.get_ref())).unwrap_or(default),
@@ -395,13 +395,13 @@ pub fn parse_event(file: &str, source: &str) -> Result<EventConfig, ConfigErrors
             if categories.iter().any(|x: &Category| x.race == race_idx && x.code == *c.code.get_ref()) {
                 ck.err::<()>(c.code.span(), format!("duplicate category {:?} in race {rid:?}", c.code.get_ref()));
             }
-            if let (Some(a), Some(b)) = (c.min_age, c.max_age) {
-                if a > b {
-                    ck.err::<()>(
-                        c.code.span(),
-                        format!("category {:?}: min_age {a} is above max_age {b}", c.code.get_ref()),
-                    );
-                }
+            if let (Some(a), Some(b)) = (c.min_age, c.max_age)
+                && a > b
+            {
+                ck.err::<()>(
+                    c.code.span(),
+                    format!("category {:?}: min_age {a} is above max_age {b}", c.code.get_ref()),
+                );
             }
             categories.push(Category {
                 code: c.code.get_ref().clone(),

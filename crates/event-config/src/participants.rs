@@ -123,22 +123,21 @@ pub fn parse_participants(file: &str, source: &str, event: &EventConfig) -> Resu
         if let (Some(r), None) = (race, wave) {
             err(7, format!("unknown wave {:?} for race {:?}", field(7), course.race(r).id));
         }
-        if let Some(r) = race {
-            if let Some(min) = course.race(r).min_age {
-                match age {
-                    Some(a) if a < min => err(
-                        5,
-                        format!(
-                            "bib {bib} is {a} on {reference}, under the minimum age {min} for race {:?}",
-                            course.race(r).id
-                        ),
+        if let Some(r) = race
+            && let Some(min) = course.race(r).min_age
+        {
+            match age {
+                Some(a) if a < min => err(
+                    5,
+                    format!(
+                        "bib {bib} is {a} on {reference}, under the minimum age {min} for race {:?}",
+                        course.race(r).id
                     ),
-                    None if birth.is_none() && field(5).is_empty() => err(
-                        5,
-                        format!("bib {bib} has no birth date, and race {:?} has a minimum age", course.race(r).id),
-                    ),
-                    _ => {}
+                ),
+                None if birth.is_none() && field(5).is_empty() => {
+                    err(5, format!("bib {bib} has no birth date, and race {:?} has a minimum age", course.race(r).id))
                 }
+                _ => {}
             }
         }
         let division = division_col

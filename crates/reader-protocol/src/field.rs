@@ -140,7 +140,7 @@ pub(crate) fn write_time_of_day(out: &mut Vec<u8>, micros: u64, digits: u32) {
 /// Writes `.f…` for the microseconds within a second, with `digits` digits when exact, else six.
 pub(crate) fn write_fraction(out: &mut Vec<u8>, us: u64, digits: u32) {
     let unit = 10u64.pow(6 - digits);
-    if us % unit == 0 {
+    if us.is_multiple_of(unit) {
         let _ = write!(out, ".{:0width$}", us / unit, width = digits as usize);
     } else {
         let _ = write!(out, ".{us:06}");

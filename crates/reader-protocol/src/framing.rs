@@ -42,10 +42,10 @@ pub(crate) fn next_line(bytes: &[u8], terminator: Terminator, max: usize) -> Lin
         Some(p) if p > max => Line::TooLong(p + 1),
         Some(p) => {
             let mut body = &bytes[..p];
-            if terminator == Terminator::Lf {
-                if let [rest @ .., b'\r'] = body {
-                    body = rest;
-                }
+            if terminator == Terminator::Lf
+                && let [rest @ .., b'\r'] = body
+            {
+                body = rest;
             }
             Line::Complete(body, p + 1)
         }

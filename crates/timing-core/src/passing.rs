@@ -189,7 +189,8 @@ pub fn resolve(inp: &Inputs<'_>) -> ParticipantResult {
         let mut run = 0;
         let mut longest = 0;
         let mut any = false;
-        for (split, passing) in race.splits[first..last].iter().zip(&passings[first..last]) {
+        let upto = last.max(first);
+        for (split, passing) in race.splits[first..upto].iter().zip(&passings[first..upto]) {
             if split.mandatory && passing.is_none() {
                 run += 1;
                 any = true;

@@ -265,7 +265,7 @@ impl ControlFrame {
     /// Parses an `ab`/`ac` line (no line end); `ac` frames skip the LRC check.
     pub fn parse(line: &[u8]) -> Result<ControlFrame, DecodeError> {
         let checked = line.starts_with(b"ab");
-        if !(checked || line.starts_with(b"ac")) || line.len() < 10 || line.len() % 2 != 0 {
+        if !(checked || line.starts_with(b"ac")) || line.len() < 10 || !line.len().is_multiple_of(2) {
             return Err(malformed(PROTOCOL, format!("control frame of {} characters", line.len()), line));
         }
         let bad = |what: &str| malformed(PROTOCOL, format!("bad {what} in control frame"), line);

@@ -562,9 +562,8 @@ proptest! {
         let stride = live_reads.len() / (corrections.len() + 1) + 1;
         let mut pending = corrections.into_iter();
         for (i, r) in live_reads.iter().enumerate() {
-            if i % stride == stride - 1 {
-                if let Some(c) = pending.next() { live.handle_correction(c).unwrap(); }
-            }
+            if i % stride == stride - 1
+                && let Some(c) = pending.next() { live.handle_correction(c).unwrap(); }
             live.handle_read(r);
         }
         for c in pending { live.handle_correction(c).unwrap(); }
@@ -593,4 +592,14 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_runner_seen_only_at_the_start_is_running_then_dnf() {
+    let e = engine_with(&burst("C1", "start", Line::Main, 30.0, 4));
+    check(&e, "1", Status::Running, None, None, &[]);
+    assert_eq!(e.result(bib(&e, "1")).status().final_status(), Status::Dnf);
+    // Nobody else was seen: not started, DNS in final standings, no start_from_gun noise.
+    check(&e, "2", Status::NotStarted, None, None, &[]);
+    assert_eq!(e.result(bib(&e, "2")).status().final_status(), Status::Dns);
 }
