@@ -32,6 +32,19 @@ fn every_shipped_event_folder_validates() {
                 assert!(!ps.is_empty(), "{} is empty", path.display());
             }
         }
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("edge-") && name.ends_with(".toml") {
+                let edge = parse_edge(&path.display().to_string(), &std::fs::read_to_string(&path).unwrap(), &event)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(
+                    format!("edge-{}.toml", event.course.point(edge.point).id),
+                    name,
+                    "one edge file per point, named after it"
+                );
+            }
+        }
         let corrections = dir.join("corrections.toml");
         if corrections.exists() {
             parse_corrections("corrections.toml", &std::fs::read_to_string(&corrections).unwrap(), &event)
@@ -78,7 +91,7 @@ fn semantic_errors_are_all_reported_with_positions() {
     let src = std::fs::read_to_string(config_dir().join("demo/event.toml")).unwrap();
     let broken = src
         .replace("time_zone = \"Europe/Paris\"", "time_zone = \"Europe/Pariss\"")
-        .replacen("{ point = \"km5\", distance_m = 5000 }", "{ point = \"km55\", distance_m = 5000 }", 1)
+        .replacen("{ point = \"km21\", distance_m = 21097 }", "{ point = \"km55\", distance_m = 21097 }", 1)
         .replacen("scheduled_start = \"2024-08-10T21:00:00\"", "scheduled_start = \"21h00\"", 1);
     let errs = parse_event("demo/event.toml", &broken).unwrap_err();
     let msgs: Vec<String> = errs.0.iter().map(|e| e.to_string()).collect();
@@ -191,4 +204,30 @@ offset_ms = -1500
         .unwrap_err()
         .to_string();
     assert!(bad.starts_with("c.toml:1:1") && bad.contains("unknown status \"LOST\""), "{bad}");
+}
+
+#[test]
+fn edge_files_refuse_secrets_bad_transports_and_unknown_points() {
+    let e = demo();
+    let good = std::fs::read_to_string(config_dir().join("demo/edge-start.toml")).unwrap();
+    let edge = parse_edge("edge-start.toml", &good, &e).unwrap();
+    assert_eq!(edge.readers.len(), 2);
+    assert_eq!(edge.readers[1].serial.as_ref().unwrap().baud, 19200);
+    assert_eq!(edge.devices[0].start_guns.len(), 5);
+    assert_eq!(edge.token, edge::TokenSource::Env("RACETIME_EDGE_TOKEN_START".into()));
+
+    let bad = good
+        .replace("point = \"start\"", "point = \"km99\"")
+        .replace("protocol = \"llrp\"\ntransport = \"tcp\"", "protocol = \"llrp\"\ntransport = \"serial\"")
+        .replace("{ channel = 4, waves = [\"10k/sas2\"] }", "{ channel = 4, waves = [\"10k/sas9\"] }");
+    let msgs: Vec<String> =
+        parse_edge("edge-start.toml", &bad, &e).unwrap_err().0.iter().map(|e| e.to_string()).collect();
+    assert!(msgs[0].contains("edge-start.toml:7:") && msgs[0].contains("unknown timing point \"km99\""), "{msgs:#?}");
+    assert!(msgs.iter().any(|m| m.contains("protocol llrp does not work over Serial")), "{msgs:#?}");
+    assert!(msgs.iter().any(|m| m.contains("a serial reader needs `device`")), "{msgs:#?}");
+    assert!(msgs.iter().any(|m| m.contains("start_guns wave \"10k/sas9\"")), "{msgs:#?}");
+
+    let secret = good.replace("token_env = \"RACETIME_EDGE_TOKEN_START\"", "token = \"hunter2\"");
+    let msg = parse_edge("edge-start.toml", &secret, &e).unwrap_err().to_string();
+    assert!(msg.contains("unknown field `token`"), "{msg}");
 }

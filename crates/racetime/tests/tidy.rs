@@ -27,7 +27,8 @@ fn dependencies(manifest: &Path) -> Vec<String> {
 #[test]
 fn the_pure_crates_stay_pure() {
     // No async runtime, no storage, no network stack in the functional core.
-    let forbidden = ["tokio", "tokio-serial", "tokio-modbus", "rusqlite", "axum", "tokio-tungstenite", "hyper", "reqwest", "mio"];
+    let forbidden =
+        ["tokio", "tokio-serial", "tokio-modbus", "rusqlite", "axum", "tokio-tungstenite", "hyper", "reqwest", "mio"];
     for krate in ["timing-core", "reader-protocol", "event-config", "race-sim", "results-export"] {
         let deps = dependencies(&repo().join("crates").join(krate).join("Cargo.toml"));
         for d in &deps {
@@ -44,7 +45,15 @@ fn the_core_never_reads_the_clock() {
     for krate in ["timing-core", "reader-protocol", "event-config", "race-sim"] {
         for file in rust_files(&repo().join("crates").join(krate).join("src")) {
             let text = std::fs::read_to_string(&file).unwrap();
-            for needle in ["SystemTime::now", "Instant::now", "Utc::now", "Local::now", "std::fs::", "std::net::", "thread::sleep"] {
+            for needle in [
+                "SystemTime::now",
+                "Instant::now",
+                "Utc::now",
+                "Local::now",
+                "std::fs::",
+                "std::net::",
+                "thread::sleep",
+            ] {
                 if text.contains(needle) && !file.to_string_lossy().contains("tests") {
                     panic!("{} uses {needle}", file.display());
                 }

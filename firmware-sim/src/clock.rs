@@ -1,0 +1,124 @@
+//! Time for emulators: the simulation's "now", and each reader's own clock.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use timing_core::time::Clock;
+use timing_core::{Elapsed, Timestamp};
+
+/// A clock shared by the emulators of one simulation.
+pub type SharedClock = Arc<dyn Clock + Send + Sync>;
+
+/// The machine's UTC clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+        Timestamp::from_micros(d.as_micros() as i64)
+    }
+}
+
+/// Race time played faster than real time: `origin + speed × (wall time since start)`.
+#[derive(Clone, Copy, Debug)]
+pub struct AcceleratedClock {
+    wall_origin: Instant,
+    sim_origin: Timestamp,
+    speed: f64,
+}
+
+impl AcceleratedClock {
+    pub fn new(sim_origin: Timestamp, speed: f64) -> AcceleratedClock {
+        assert!(speed > 0.0, "speed must be positive");
+        AcceleratedClock { wall_origin: Instant::now(), sim_origin, speed }
+    }
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+    /// How long to wait in wall time until the simulation reaches `at` (zero if it has).
+    pub fn wall_until(&self, at: Timestamp) -> std::time::Duration {
+        let ahead = at.since(self.now()).as_micros();
+        if ahead <= 0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_micros((ahead as f64 / self.speed) as u64)
+        }
+    }
+}
+
+impl Clock for AcceleratedClock {
+    fn now(&self) -> Timestamp {
+        let wall = self.wall_origin.elapsed().as_micros() as f64;
+        self.sim_origin + Elapsed::from_micros((wall * self.speed) as i64)
+    }
+}
+
+/// A reader's clock: true time plus an offset and a linear drift (parts per million), the way a
+/// decoder's crystal wanders from UTC after it was last set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReaderClock {
+    /// Reader time minus true time at `epoch`.
+    pub offset: Elapsed,
+    /// Extra microseconds per second of true time.
+    pub drift_ppm: f64,
+    pub epoch: Timestamp,
+}
+
+impl ReaderClock {
+    pub fn exact() -> ReaderClock {
+        ReaderClock { offset: Elapsed::ZERO, drift_ppm: 0.0, epoch: Timestamp::from_micros(0) }
+    }
+    /// What the reader's clock shows at true instant `utc`.
+    pub fn reader_time(&self, utc: Timestamp) -> Timestamp {
+        let since = utc.since(self.epoch).as_micros() as f64;
+        utc + self.offset + Elapsed::from_micros((since * self.drift_ppm / 1e6) as i64)
+    }
+    /// The true instant at which the reader's clock shows `reader` (inverse of [`Self::reader_time`]).
+    pub fn true_time(&self, reader: Timestamp) -> Timestamp {
+        // reader = utc + offset + (utc - epoch)·k  ⇒  utc = (reader - offset + epoch·k) / (1 + k)
+        let k = self.drift_ppm / 1e6;
+        let r = (reader - self.offset).as_micros() as f64;
+        let e = self.epoch.as_micros() as f64;
+        Timestamp::from_micros(((r + e * k) / (1.0 + k)).round() as i64)
+    }
+    /// The reader was set to show `reader_now` at true instant `utc_now` (a SETTIME command);
+    /// its drift carries on from there.
+    pub fn set(&mut self, utc_now: Timestamp, reader_now: Timestamp) {
+        self.epoch = utc_now;
+        self.offset = reader_now.since(utc_now);
+    }
+    pub fn step(&mut self, by: Elapsed) {
+        self.offset = self.offset + by;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_clock_offset_drift_and_set() {
+        let t0 = Timestamp::from_secs(1_723_316_400);
+        let mut c = ReaderClock { offset: Elapsed::from_millis(2500), drift_ppm: 20.0, epoch: t0 };
+        assert_eq!(c.reader_time(t0), t0 + Elapsed::from_millis(2500));
+        // 20 ppm over an hour is 72 ms.
+        let hour = t0 + Elapsed::from_secs(3600);
+        assert_eq!(c.reader_time(hour), hour + Elapsed::from_millis(2572));
+        assert!((c.true_time(c.reader_time(hour)).since(hour)).as_micros().abs() <= 1);
+        c.set(hour, hour);
+        assert_eq!(c.reader_time(hour), hour);
+        c.step(Elapsed::from_secs(-3));
+        assert_eq!(c.reader_time(hour), hour - Elapsed::from_secs(3));
+    }
+
+    #[test]
+    fn accelerated_clock_runs_faster() {
+        let origin = Timestamp::from_secs(1_723_316_400);
+        let c = AcceleratedClock::new(origin, 1000.0);
+        let a = c.now();
+        assert!(a >= origin);
+        assert!(c.wall_until(origin + Elapsed::from_secs(10)) <= std::time::Duration::from_millis(10));
+        assert_eq!(c.wall_until(origin), std::time::Duration::ZERO);
+    }
+}

@@ -1,0 +1,1 @@
+//! Modbus device emulators on tokio-modbus servers (TCP and RTU).

@@ -1,0 +1,1 @@
+//! Reader emulators, one per decoder protocol.
