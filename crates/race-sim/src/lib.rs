@@ -246,8 +246,9 @@ pub fn generate(event: &EventConfig, scenario: &Scenario) -> SimRace {
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            let delay_us = (rng.random_range(0.0..=scenario.gun_delay_max_s) * 1e6) as i64;
-            (WaveIdx(i as u16), w.scheduled_start + Elapsed::from_micros(delay_us))
+            // Instants are whole milliseconds, the resolution of most decoders and their files.
+            let delay_ms = (rng.random_range(0.0..=scenario.gun_delay_max_s) * 1e3) as i64;
+            (WaveIdx(i as u16), w.scheduled_start + Elapsed::from_millis(delay_ms))
         })
         .collect();
 
@@ -297,7 +298,7 @@ pub fn generate(event: &EventConfig, scenario: &Scenario) -> SimRace {
             let wobble = rng.random_range(0.94..1.06);
             t_us += seg_km * pace_s_per_km * wobble * 1e6;
             prev_d = split.distance_m;
-            instants.push(gun + Elapsed::from_micros(t_us.round() as i64));
+            instants.push(gun + Elapsed::from_millis((t_us / 1000.0).round() as i64));
         }
 
         let start_idx = race.start_split();
@@ -341,7 +342,7 @@ pub fn generate(event: &EventConfig, scenario: &Scenario) -> SimRace {
         if let Some(s) = start_idx {
             let start_point = race.splits[s].point;
             if rng.random_bool(scenario.pre_gun_rate) {
-                let before = gun - Elapsed::from_micros(rng.random_range(20_000_000..120_000_000));
+                let before = gun - Elapsed::from_millis(rng.random_range(20_000..120_000));
                 crossings.push(crossing(&mut rng, scenario, chips, start_point, Line::Main, before, TimeMode::First));
             }
             if !plan.start_missed && !plan.late_start && rng.random_bool(scenario.start_recross_rate) {

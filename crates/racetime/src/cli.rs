@@ -50,6 +50,14 @@ pub enum ReadsFormat {
     Auto,
     /// `timestamp,chip,point,line,reader,antenna,rssi[,seq]`.
     Neutral,
+    /// RACE RESULT passing records (a decoder's passing file, or a captured session).
+    Raceresult,
+    /// Ultra / Joey read log.
+    Ultra,
+    /// IPICO `aa` records.
+    Ipico,
+    /// JChip records.
+    Jchip,
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,9 +68,10 @@ pub struct ResultsArgs {
     /// Participant list (CSV).
     #[arg(long)]
     pub participants: PathBuf,
-    /// Read files (repeat, or list several).
+    /// Read files (repeat, or list several). A neutral CSV names its points itself; a decoder
+    /// backup file needs its place: `POINT[:LINE[:READER]]=FILE` (e.g. `finish:backup=ipico.log`).
     #[arg(long, num_args = 1.., required = true)]
-    pub reads: Vec<PathBuf>,
+    pub reads: Vec<String>,
     #[arg(long, value_enum, default_value = "auto")]
     pub reads_format: ReadsFormat,
     /// Desk corrections (TOML): gun times, manual passings, statuses, chip assignments, clock offsets.

@@ -30,7 +30,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     results::run(&ResultsArgs {
         event: args.event.clone(),
         participants: args.out.join("participants.csv"),
-        reads: vec![args.out.join("reads.csv")],
+        reads: vec![args.out.join("reads.csv").display().to_string()],
         reads_format: ReadsFormat::Auto,
         corrections: Some(args.out.join("guns.toml")),
         format: OutputFormat::Csv,

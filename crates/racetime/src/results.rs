@@ -18,7 +18,9 @@ pub fn run(args: &ResultsArgs) -> anyhow::Result<()> {
         Some(p) => load::corrections(&event, p)?,
         None => Vec::new(),
     };
-    let loaded = load::reads(&args.reads, args.reads_format, &course)?;
+    let specs = args.reads.iter().map(|a| load::ReadsSpec::parse(a)).collect::<Result<Vec<_>, _>>()?;
+    let reference = load::reference_instants(&course, &corrections);
+    let loaded = load::reads(&specs, args.reads_format, &course, event.time_zone, reference)?;
     let n_in = loaded.reads.len();
     let (engine, refused) = Engine::replay(course, EngineOptions::default(), loaded.reads, corrections);
     if !refused.is_empty() {

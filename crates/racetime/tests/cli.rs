@@ -171,3 +171,68 @@ fn bad_config_or_participants_exit_2_with_position_and_write_nothing() {
     assert!(stderr.contains("bad-people.csv:3:7 (column race): unknown race \"ultra\""), "{stderr}");
     assert!(!standings.exists());
 }
+
+/// A decoder's own backup file (RACE RESULT passing records, local date and time) for the finish
+/// main line, beside a neutral CSV for everything else: the standings still equal the truth.
+#[test]
+fn a_raceresult_backup_file_for_one_line_gives_the_same_standings() {
+    use reader_protocol::rfid::raceresult::{DecoderDate, Passing};
+    let dir = generated(8);
+    let d = dir.path();
+    let parsed = reader_protocol::files::neutral::parse(&std::fs::read(d.join("reads.csv")).unwrap());
+    let paris: chrono_tz::Tz = "Europe/Paris".parse().unwrap();
+    let (finish_main, rest): (Vec<_>, Vec<_>) = parsed
+        .reads
+        .into_iter()
+        .map(|(_, r)| r)
+        .partition(|r| r.point.as_str() == "finish" && r.line == timing_core::Line::Main);
+    assert!(finish_main.len() > 100);
+    let mut rr = Vec::new();
+    for (i, r) in finish_main.iter().enumerate() {
+        let local = reader_protocol::time::local_date_time(r.at, paris).unwrap();
+        let date = chrono::DateTime::from_timestamp_micros(local).unwrap().date_naive();
+        use chrono::Datelike;
+        let tod = local.rem_euclid(86_400_000_000) as u64;
+        let date = DecoderDate { year: date.year() as u16, month: date.month() as u8, day: date.day() as u8 };
+        Passing::new(i as u64 + 1, r.chip.as_str(), Some(date), tod).write(&mut rr);
+        rr.extend_from_slice(b"\r\n");
+    }
+    std::fs::write(d.join("finish-main.txt"), rr).unwrap();
+    let mut csv = format!("{}\n", reader_protocol::files::neutral::HEADER);
+    for r in &rest {
+        reader_protocol::files::neutral::write_row(r, &mut csv);
+    }
+    std::fs::write(d.join("rest.csv"), csv).unwrap();
+
+    let base = |reads: &[&str]| {
+        let mut args = vec![
+            "results".to_string(),
+            "--event".into(),
+            s(&repo().join("config/demo")).into(),
+            "--participants".into(),
+            s(&d.join("participants.csv")).into(),
+            "--corrections".into(),
+            s(&d.join("guns.toml")).into(),
+            "--out".into(),
+            s(&d.join("standings.csv")).into(),
+            "--reads".into(),
+        ];
+        args.extend(reads.iter().map(|r| r.to_string()));
+        racetime(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let finish_arg = format!("finish:main:finish-rr={}", s(&d.join("finish-main.txt")));
+    let out = base(&[s(&d.join("rest.csv")), &finish_arg]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(d.join("standings.csv")).unwrap(),
+        std::fs::read_to_string(d.join("truth.csv")).unwrap()
+    );
+
+    // Without its place, a decoder file is refused with a clear message and nothing is written.
+    std::fs::remove_file(d.join("standings.csv")).unwrap();
+    let out = base(&[s(&d.join("finish-main.txt"))]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("does not say where it was recorded; name its place: --reads POINT[:LINE]="), "{stderr}");
+    assert!(!d.join("standings.csv").exists());
+}

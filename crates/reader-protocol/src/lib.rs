@@ -17,6 +17,7 @@
 
 pub mod files;
 pub mod rfid;
+pub mod time;
 
 mod field;
 mod framing;
