@@ -232,14 +232,36 @@ struct Plan {
     backup_only: Vec<usize>,
 }
 
-/// Generates a race. Same event and scenario, same race, bit for bit.
+/// Generates a race with a generated field of runners (`scenario.runners` per race).
+/// Same event and scenario, same race, bit for bit.
 pub fn generate(event: &EventConfig, scenario: &Scenario) -> SimRace {
     let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed);
-    let base_course = &event.course;
     let csv = participants_csv(event, scenario, &mut rng);
     let participants =
         parse_participants("generated participants", &csv, event).expect("generated participants are valid");
-    let course = Course { participants, ..base_course.clone() };
+    race_for(event, csv, participants, scenario, rng)
+}
+
+/// Generates a race for an existing participant list (already validated against `event`);
+/// `scenario.runners` is ignored.
+pub fn simulate(
+    event: &EventConfig,
+    participants_csv: String,
+    participants: Vec<timing_core::Participant>,
+    scenario: &Scenario,
+) -> SimRace {
+    let rng = ChaCha8Rng::seed_from_u64(scenario.seed);
+    race_for(event, participants_csv, participants, scenario, rng)
+}
+
+fn race_for(
+    event: &EventConfig,
+    csv: String,
+    participants: Vec<timing_core::Participant>,
+    scenario: &Scenario,
+    mut rng: ChaCha8Rng,
+) -> SimRace {
+    let course = Course { participants, ..event.course.clone() };
 
     let guns: Vec<(WaveIdx, Timestamp)> = course
         .waves
