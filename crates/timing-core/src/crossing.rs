@@ -12,7 +12,7 @@
 //! The engine therefore stores summaries, not reads (about 20 times smaller at a real mat), and
 //! merging the crossings of a bib's two chips is the same interval merge.
 //! Summaries are idempotent under duplicate reads except for `hits`, so the engine filters exact
-//! duplicates before they get here (see `engine::ReadDedup`).
+//! duplicates before they get here (see `engine::read_fingerprint`).
 
 use crate::course::TimeMode;
 use crate::read::Rssi;

@@ -121,7 +121,7 @@ struct ChipState {
     /// (point, line) → crossings; a handful of entries, searched linearly.
     lines: Vec<(PointIdx, Line, Crossings)>,
     n_reads: u64,
-    /// Fingerprints of this chip's reads, when exact duplicates are filtered (see [`ReadDedup`]).
+    /// Fingerprints of this chip's reads, when exact duplicates are filtered (see [`read_fingerprint`]).
     seen: FxHashSet<u64>,
 }
 
@@ -131,24 +131,19 @@ impl ChipState {
     }
 }
 
-/// Exact-duplicate filter.
+/// The exact-duplicate filter's key for a read.
 ///
 /// Every field of a read but the chip goes into a 64-bit fingerprint kept in the chip's own set.
 /// Sets per chip stay small (a few hundred reads at a whole marathon) and local in memory, and
 /// a false "duplicate" needs two of one chip's reads to collide in 64 bits (about 1e-15 for a
 /// chip's whole race).
-#[derive(Clone, Copy, Debug)]
-struct ReadDedup;
-
-impl ReadDedup {
-    fn fingerprint(point: PointIdx, reader: u32, read: &Read) -> u64 {
-        let mut h = FxHasher::default();
-        (point.0, reader, read.at, read.line, read.antenna, read.rssi, read.reader_seq).hash(&mut h);
-        // A final avalanche, so that nearby instants spread over the table.
-        let x = h.finish();
-        let x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^ (x >> 33)
-    }
+fn read_fingerprint(point: PointIdx, reader: u32, read: &Read) -> u64 {
+    let mut h = FxHasher::default();
+    (point.0, reader, read.at, read.line, read.antenna, read.rssi, read.reader_seq).hash(&mut h);
+    // A final avalanche, so that nearby instants spread over the table.
+    let x = h.finish();
+    let x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^ (x >> 33)
 }
 
 /// Which ranking lists a participant belongs to.
@@ -499,7 +494,7 @@ impl Engine {
         let c = self.chip_slot(&read.chip);
         if self.options.dedup_reads {
             let reader = self.reader_slot(&read.reader);
-            if !self.chips[c as usize].seen.insert(ReadDedup::fingerprint(point, reader, read)) {
+            if !self.chips[c as usize].seen.insert(read_fingerprint(point, reader, read)) {
                 self.counters.n_duplicates += 1;
                 return ReadOutcome::Duplicate;
             }
@@ -623,13 +618,12 @@ impl Engine {
         }
         let mut wrong_race = false;
         for &c in owned {
-            for (point, line, cs) in &self.chips[c as usize].lines {
+            for (point, _, cs) in &self.chips[c as usize].lines {
                 if race.split_of(*point).is_none() {
                     wrong_race = true;
                     let limit = self.course.point(*point).stray_after;
                     stray |= cs.as_slice().iter().any(|x| x.is_stray(limit));
                 }
-                let _ = line;
             }
         }
         resolve(&Inputs {
