@@ -1,7 +1,7 @@
 //! The contents of a device's tables, address by address.
 //!
 //! The edge fills an [`Image`] with the replies to a map's [`ReadBlock`]s and decodes values out
-//! of it; an emulator keeps one with every mapped address ([`Image::zeroed`]) and answers
+//! of it; an emulator keeps one with every mapped address ([`Image::power_on`]) and answers
 //! requests from it with the checks a strict device makes ([`Image::serve_read_bits`] and
 //! friends return the Modbus [`Exception`] the device would send).
 
@@ -24,16 +24,12 @@ pub struct Image {
 }
 
 impl Image {
-    /// Every address of every point, all zero: a device just powered on.
-    pub fn zeroed(map: &RegisterMap) -> Image {
+    /// Every address of every point at its initial value: a device just powered on.
+    pub fn power_on(map: &RegisterMap) -> Image {
         let mut image = Image::default();
         for p in map.points() {
-            for a in p.address as u32..p.end() {
-                if p.table.holds_bits() {
-                    image.bits.insert((p.table, a as u16), false);
-                } else {
-                    image.words.insert((p.table, a as u16), 0);
-                }
+            for index in 0..p.count {
+                image.set_value(p, index, p.initial).expect("RegisterMap::new checked the initial values");
             }
         }
         image

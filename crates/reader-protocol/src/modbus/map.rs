@@ -164,8 +164,11 @@ pub struct Point {
     pub table: Table,
     /// 0-based protocol address of the first element.
     pub address: u16,
-    /// Elements in a row (channels, counters); element `n` starts at `address + n × width`.
+    /// Elements in a row (channels, counters); element `n` starts at `address + n × stride`.
     pub count: u16,
+    /// Addresses from one element's start to the next: the width's size for packed runs, more
+    /// where the device interleaves points (ADAM-6050 counter control coils: 4).
+    pub stride: u16,
     pub width: Width,
     /// Two's complement (i16, i32) rather than unsigned.
     pub signed: bool,
@@ -177,6 +180,8 @@ pub struct Point {
     pub min: Option<i64>,
     /// Largest raw value the device accepts or reports.
     pub max: Option<i64>,
+    /// Raw value of every element at power-on (emulators).
+    pub initial: i64,
     /// What the value means, and where that came from.
     pub doc: String,
 }
@@ -189,6 +194,7 @@ impl Point {
             table,
             address,
             count: 1,
+            stride: width.n_addresses(),
             width,
             signed: false,
             scale_pow10: 0,
@@ -196,21 +202,30 @@ impl Point {
             access: Access::Read,
             min: None,
             max: None,
+            initial: 0,
             doc: String::new(),
         }
     }
 
-    /// One past the last address the point takes (up to 65536).
+    /// One past the last address the point takes (up to 65536 and beyond for a bad point).
     pub fn end(&self) -> u32 {
-        self.address as u32 + self.count as u32 * self.width.n_addresses() as u32
+        self.address as u32 + self.count.saturating_sub(1) as u32 * self.stride as u32 + self.width.n_addresses() as u32
     }
 
-    /// Address of element `index`, if the point has it.
+    /// Address of element `index`, if the point has it (the element's first register).
     pub fn element_address(&self, index: u16) -> Option<u16> {
         if index >= self.count {
             return None;
         }
-        u16::try_from(self.address as u32 + index as u32 * self.width.n_addresses() as u32).ok()
+        u16::try_from(self.address as u32 + index as u32 * self.stride as u32).ok()
+    }
+
+    /// Every address the point takes, with the element index and the word within the element.
+    fn addresses(&self) -> impl Iterator<Item = (u32, u16, u16)> + '_ {
+        (0..self.count).flat_map(move |i| {
+            let first = self.address as u32 + i as u32 * self.stride as u32;
+            (0..self.width.n_addresses()).map(move |w| (first + w as u32, i, w))
+        })
     }
 
     /// The raw values an element can take: the width's range narrowed by `min` and `max`.
@@ -276,6 +291,10 @@ pub enum MapError {
     WritableReadOnlyTable { point: usize, name: String, table: Table },
     #[error("point {name:?}: min {min} and max {max} leave no {type_name} value")]
     EmptyRange { point: usize, name: String, min: i64, max: i64, type_name: &'static str },
+    #[error("point {name:?}: stride {stride} is less than the {width} addresses an element takes")]
+    Stride { point: usize, name: String, stride: u16, width: u16 },
+    #[error("point {name:?}: initial value {initial} out of range {min}..={max}")]
+    Initial { point: usize, name: String, initial: i64, min: i64, max: i64 },
     #[error("point {name:?}: scale 10^{scale_pow10} is outside 10^-9..=10^9")]
     Scale { point: usize, name: String, scale_pow10: i8 },
     #[error("point {name:?} overlaps point {other:?} at {table} address {address}")]
@@ -294,6 +313,8 @@ impl MapError {
             | MapError::WritableReadOnlyTable { point, .. }
             | MapError::EmptyRange { point, .. }
             | MapError::Scale { point, .. }
+            | MapError::Stride { point, .. }
+            | MapError::Initial { point, .. }
             | MapError::Overlap { point, .. } => *point,
         }
     }
@@ -304,8 +325,8 @@ impl MapError {
 pub struct RegisterMap {
     model: String,
     points: Vec<Point>,
-    /// Per table: first address → index of the point starting there.
-    by_start: BTreeMap<(Table, u16), usize>,
+    /// Every mapped address → (point index, element index, word within the element).
+    by_address: BTreeMap<(Table, u16), (usize, u16, u16)>,
 }
 
 /// One read request covering a run of addresses in one table.
@@ -359,35 +380,44 @@ impl RegisterMap {
             if !(-9..=9).contains(&p.scale_pow10) {
                 errors.push(MapError::Scale { point: i, name, scale_pow10: p.scale_pow10 });
             }
-        }
-        // Overlaps: sort by (table, start) and compare each point with the furthest-reaching before it.
-        let mut order: Vec<usize> = (0..points.len()).filter(|&i| points[i].count > 0).collect();
-        order.sort_by_key(|&i| (points[i].table, points[i].address, i));
-        let mut reach: Option<(Table, u32, usize)> = None;
-        for &i in &order {
-            let p = &points[i];
-            if let Some((table, end, j)) = reach
-                && table == p.table
-                && (p.address as u32) < end
-            {
-                errors.push(MapError::Overlap {
+            if p.stride < p.width.n_addresses() {
+                errors.push(MapError::Stride {
                     point: i,
                     name: p.name.clone(),
-                    other: points[j].name.clone(),
-                    table: p.table,
-                    address: p.address,
+                    stride: p.stride,
+                    width: p.width.n_addresses(),
                 });
+            } else if lo <= hi && !(lo..=hi).contains(&p.initial) {
+                errors.push(MapError::Initial { point: i, name: p.name.clone(), initial: p.initial, min: lo, max: hi });
             }
-            match reach {
-                Some((table, end, _)) if table == p.table && end >= p.end() => {}
-                _ => reach = Some((p.table, p.end(), i)),
+        }
+        let mut by_address: BTreeMap<(Table, u16), (usize, u16, u16)> = BTreeMap::new();
+        for (i, p) in points.iter().enumerate() {
+            if p.end() > 65536 || p.stride < p.width.n_addresses() {
+                continue;
+            }
+            let mut overlapped = Vec::new();
+            for (a, index, word) in p.addresses() {
+                if let Some(&(j, _, _)) = by_address.get(&(p.table, a as u16)) {
+                    if !overlapped.contains(&j) {
+                        overlapped.push(j);
+                        errors.push(MapError::Overlap {
+                            point: i,
+                            name: p.name.clone(),
+                            other: points[j].name.clone(),
+                            table: p.table,
+                            address: a as u16,
+                        });
+                    }
+                } else {
+                    by_address.insert((p.table, a as u16), (i, index, word));
+                }
             }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        let by_start = points.iter().enumerate().map(|(i, p)| ((p.table, p.address), i)).collect();
-        Ok(RegisterMap { model: model.to_string(), points, by_start })
+        Ok(RegisterMap { model: model.to_string(), points, by_address })
     }
 
     /// The device model the map describes ("Advantech ADAM-6050").
@@ -404,36 +434,38 @@ impl RegisterMap {
     /// The point holding `address` of `table`, with the element index and the word within the
     /// element (0, or 1 for the second register of a 32-bit value).
     pub fn point_at(&self, table: Table, address: u16) -> Option<(&Point, u16, u16)> {
-        let (_, &i) = self.by_start.range((table, 0)..=(table, address)).next_back()?;
-        let p = &self.points[i];
-        let offset = (address - p.address) as u32;
-        let n = p.width.n_addresses() as u32;
-        if offset / n >= p.count as u32 {
-            return None;
-        }
-        Some((p, (offset / n) as u16, (offset % n) as u16))
+        let &(i, index, word) = self.by_address.get(&(table, address))?;
+        Some((&self.points[i], index, word))
     }
 
-    /// Read requests that cover every point, merging runs of adjacent addresses and never asking
-    /// for an address no point holds (strict devices answer those with an exception).
+    /// Every mapped address of `table`, ascending.
+    pub fn addresses(&self, table: Table) -> impl Iterator<Item = u16> + '_ {
+        self.by_address.range((table, 0)..=(table, u16::MAX)).map(|(&(_, a), _)| a)
+    }
+
+    /// Read requests that cover every point: [`RegisterMap::read_plan_for`] all of them.
     pub fn read_plan(&self) -> Vec<ReadBlock> {
+        self.read_plan_for(|_| true)
+    }
+
+    /// Read requests that cover the points `wanted` picks, merging runs of adjacent addresses
+    /// and never asking for an address no point holds (a strict device answers that with an
+    /// exception), at most [`Table::max_read`] items each.
+    pub fn read_plan_for(&self, wanted: impl Fn(&Point) -> bool) -> Vec<ReadBlock> {
         let mut blocks: Vec<ReadBlock> = Vec::new();
-        let mut spans: Vec<(Table, u32, u32)> =
-            self.points.iter().map(|p| (p.table, p.address as u32, p.end())).collect();
-        spans.sort();
-        let mut runs: Vec<(Table, u32, u32)> = Vec::new();
-        for (table, start, end) in spans {
-            match runs.last_mut() {
-                Some((t, _, e)) if *t == table && *e == start => *e = end,
-                _ => runs.push((table, start, end)),
+        for (&(table, address), &(i, _, _)) in &self.by_address {
+            if !wanted(&self.points[i]) {
+                continue;
             }
-        }
-        for (table, start, end) in runs {
-            let mut at = start;
-            while at < end {
-                let count = (end - at).min(table.max_read() as u32);
-                blocks.push(ReadBlock { table, start: at as u16, count: count as u16 });
-                at += count;
+            match blocks.last_mut() {
+                Some(b)
+                    if b.table == table
+                        && b.start as u32 + b.count as u32 == address as u32
+                        && b.count < table.max_read() =>
+                {
+                    b.count += 1
+                }
+                _ => blocks.push(ReadBlock { table, start: address, count: 1 }),
             }
         }
         blocks

@@ -181,7 +181,7 @@ fn read_plan_merges_adjacent_points_and_splits_long_runs() {
 #[test]
 fn serving_answers_the_exceptions_a_strict_device_sends() {
     let map = adam();
-    let mut image = Image::zeroed(&map);
+    let mut image = Image::power_on(&map);
     assert_eq!(image.serve_read_bits(Table::DiscreteInput, 0, 12), Ok(vec![false; 12]));
     assert_eq!(image.serve_read_bits(Table::DiscreteInput, 0, 13), Err(Exception::IllegalDataAddress));
     assert_eq!(image.serve_read_bits(Table::DiscreteInput, 0, 0), Err(Exception::IllegalDataValue));
@@ -201,7 +201,7 @@ fn serving_answers_the_exceptions_a_strict_device_sends() {
 #[test]
 fn writes_out_of_range_are_refused_whole() {
     let map = race_clock();
-    let mut image = Image::zeroed(&map);
+    let mut image = Image::power_on(&map);
     assert_eq!(image.serve_write_words(&map, 2, &[999, 1]), Ok(()));
     assert_eq!(image.serve_write_words(&map, 2, &[1000, 2]), Err(Exception::IllegalDataValue));
     assert_eq!(image.serve_write_words(&map, 3, &[3]), Err(Exception::IllegalDataValue));
@@ -286,7 +286,7 @@ fn tracer_example_reply_decodes_per_the_map() {
 #[test]
 fn battery_errors_are_typed() {
     let map = tracer();
-    let mut image = Image::zeroed(&map);
+    let mut image = Image::power_on(&map);
     image.store_words(ReadBlock { table: Table::InputRegister, start: 0x311A, count: 1 }, &[101]).unwrap();
     assert_eq!(
         Battery::decode(&map, &image),
@@ -307,7 +307,7 @@ fn battery_errors_are_typed() {
     )
     .unwrap();
     assert_eq!(
-        Battery::decode(&wrong_unit, &Image::zeroed(&wrong_unit)),
+        Battery::decode(&wrong_unit, &Image::power_on(&wrong_unit)),
         Err(ValueError::WrongUnit { name: "battery_voltage".into(), found: Unit::Ampere, expected: Unit::Volt })
     );
     let b = Battery { voltage_mv: 700_000, ..Battery::default() };
@@ -320,7 +320,7 @@ fn battery_errors_are_typed() {
 #[test]
 fn battery_encode_rounds_to_the_map_resolution() {
     let map = tracer();
-    let mut image = Image::zeroed(&map);
+    let mut image = Image::power_on(&map);
     let b = Battery {
         voltage_mv: 12_845,
         current_ma: -1_254,
@@ -341,7 +341,7 @@ fn battery_encode_rounds_to_the_map_resolution() {
 #[test]
 fn digital_inputs_decode_channels_and_counters() {
     let map = adam();
-    let mut image = Image::zeroed(&map);
+    let mut image = Image::power_on(&map);
     let mut di = DigitalInputs { channels: vec![false; 12], counters: vec![0; 12] };
     di.channels[3] = true;
     di.counters[3] = 70_000;
@@ -362,7 +362,7 @@ fn clock_frame_golden() {
     };
     let blocks = frame.encode(&map).unwrap();
     assert_eq!(blocks, vec![WriteBlock { start: 0, values: vec![0, 3723, 456, 1, 80] }]);
-    let mut image = Image::zeroed(&map);
+    let mut image = Image::power_on(&map);
     for b in &blocks {
         image.serve_write_words(&map, b.start, &b.values).unwrap();
     }
@@ -424,7 +424,7 @@ proptest! {
         count in any::<u16>(),
         words in proptest::collection::vec(any::<u16>(), 0..130),
     ) {
-        let mut image = Image::zeroed(&map);
+        let mut image = Image::power_on(&map);
         let _ = image.serve_read_bits(table, start, count);
         let _ = image.serve_read_words(table, start, count);
         let bits: Vec<bool> = words.iter().map(|w| w & 1 == 1).collect();
@@ -440,7 +440,7 @@ proptest! {
     ) {
         let map = race_clock();
         let frame = ClockDisplayFrame { elapsed: Elapsed::from_micros(us), mode: DisplayMode::from_raw(mode).unwrap(), brightness_percent: brightness };
-        let mut image = Image::zeroed(&map);
+        let mut image = Image::power_on(&map);
         for b in frame.encode(&map).unwrap() {
             prop_assert_eq!(image.serve_write_words(&map, b.start, &b.values), Ok(()));
         }
@@ -465,7 +465,7 @@ proptest! {
             pv_voltage_mv: Some(centivolts * 10),
             device_temperature_dc: Some(-((centidegrees / 10) as i16)),
         };
-        let mut image = Image::zeroed(&map);
+        let mut image = Image::power_on(&map);
         b.encode(&map, &mut image).unwrap();
         prop_assert_eq!(Battery::decode(&map, &image), Ok(b));
     }
@@ -480,4 +480,40 @@ proptest! {
         image.set_value(&p, 0, raw).unwrap();
         prop_assert_eq!(image.value(&p, 0), Ok(raw));
     }
+}
+
+#[test]
+fn strided_points_interleave_and_start_at_their_initial_values() {
+    let mut start = counted(rw(point("start", Table::Coil, 32, Width::Bit), None, None), 12);
+    start.stride = 4;
+    start.initial = 1;
+    let mut clear = counted(rw(point("clear", Table::Coil, 33, Width::Bit), None, None), 12);
+    clear.stride = 4;
+    let map = RegisterMap::new("m", vec![start.clone(), clear]).unwrap();
+    assert_eq!(map.point_at(Table::Coil, 37).map(|(p, i, _)| (p.name.as_str(), i)), Some(("clear", 1)));
+    assert_eq!(map.point_at(Table::Coil, 34), None);
+    assert_eq!(
+        map.read_plan()[..2],
+        [ReadBlock { table: Table::Coil, start: 32, count: 2 }, ReadBlock { table: Table::Coil, start: 36, count: 2 }]
+    );
+    assert_eq!(map.read_plan_for(|p| p.name == "start").len(), 12);
+    let image = Image::power_on(&map);
+    assert_eq!(image.serve_read_bits(Table::Coil, 32, 2), Ok(vec![true, false]));
+    assert_eq!(image.serve_read_bits(Table::Coil, 32, 3), Err(Exception::IllegalDataAddress));
+    let mut bad = start.clone();
+    bad.name = "bad".into();
+    bad.address = 40;
+    bad.stride = 0;
+    check_map_errors(vec![bad], &["point \"bad\": stride 0 is less than the 1 addresses an element takes"]);
+    let mut overlapping = start;
+    overlapping.name = "again".into();
+    overlapping.address = 36;
+    overlapping.initial = 2;
+    check_map_errors(
+        vec![map.point("start").unwrap().clone(), overlapping],
+        &[
+            "point \"again\": initial value 2 out of range 0..=1",
+            "point \"again\" overlaps point \"start\" at coil address 36",
+        ],
+    );
 }
