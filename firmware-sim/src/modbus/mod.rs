@@ -32,6 +32,8 @@ mod device;
 mod line;
 
 #[cfg(test)]
+mod interop;
+#[cfg(test)]
 mod tests;
 
 use std::future;
