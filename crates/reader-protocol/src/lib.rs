@@ -10,12 +10,15 @@
 //!   `decode_slice(&[u8]) -> Decoded<Message>` (the same without moving bytes), `decode_command` for
 //!   reader emulators, and `encode` for both directions.
 //! - [`files`]: read files for offline import (the neutral CSV; decoder backup files).
+//! - [`modbus`]: register maps of the Modbus devices around a timing line (start-gun inputs,
+//!   charge controllers, race clocks) and typed values decoded from their registers.
 //! - [`TagRead`]: what every vendor's tag report becomes, still in the reader's own time base
 //!   ([`ReaderTime`]); the edge turns it into a [`timing_core::Read`] in UTC.
 //!
 //! Deliberately not here: clock-offset estimation, time-zone conversion, connection state (the edge's job).
 
 pub mod files;
+pub mod modbus;
 pub mod rfid;
 pub mod time;
 
