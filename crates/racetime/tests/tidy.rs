@@ -29,7 +29,7 @@ fn the_pure_crates_stay_pure() {
     // No async runtime, no storage, no network stack in the functional core.
     let forbidden =
         ["tokio", "tokio-serial", "tokio-modbus", "rusqlite", "axum", "tokio-tungstenite", "hyper", "reqwest", "mio"];
-    for krate in ["timing-core", "reader-protocol", "event-config", "race-sim", "results-export"] {
+    for krate in ["timing-core", "reader-protocol", "event-config", "race-sim", "results-export", "timing-wire"] {
         let deps = dependencies(&repo().join("crates").join(krate).join("Cargo.toml"));
         for d in &deps {
             assert!(!forbidden.contains(&d.as_str()), "{krate} depends on {d}");
