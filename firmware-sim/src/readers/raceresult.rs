@@ -22,7 +22,8 @@
 //!   empty line alone.
 //! - `SETPUSHPASSINGS;1;1` pushes the current file's stored passings first, then new ones.
 //! - The gun is a marker passing with transponder code `99999`.
-//! - Commands that do not decode, or are unknown, are answered `<WORD>;ERROR`.
+//! - Commands that do not decode, or are unknown, are answered `ERROR;<WORD>` (invented: no
+//!   error reply is documented, and this one reads as a reply whatever the command was).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -342,7 +343,7 @@ impl Session {
                     }
                     None => {
                         cx.refused_command("SETTIME without a calendar date and time", b"SETTIME");
-                        cx.send(reply("SETTIME", &["ERROR"]));
+                        cx.send(reply("ERROR", &["SETTIME"]));
                     }
                 }
             }
@@ -390,7 +391,7 @@ impl Session {
             Command::Other(line) => {
                 cx.refused_command("unknown command", line.as_bytes());
                 let word = line.split(';').next().unwrap_or_default().to_owned();
-                cx.send(reply(&word, &["ERROR"]));
+                cx.send(reply("ERROR", &[&word]));
             }
         }
     }
@@ -437,7 +438,7 @@ fn error_reply(e: &DecodeError) -> Option<Vec<u8>> {
         return None;
     };
     let word: String = bytes.iter().take_while(|b| b.is_ascii_uppercase()).map(|&b| char::from(b)).collect();
-    Some(reply(if word.is_empty() { "ERROR" } else { &word }, &["ERROR"]))
+    Some(reply("ERROR", &[&word]))
 }
 
 impl super::session::Session for Session {
