@@ -306,7 +306,11 @@ impl Session {
         }
     }
 
+    /// Sends a response; an error status counts as a refused command.
     fn respond(&mut self, cx: &mut Cx<'_>, id: u32, body: Body) {
+        if let Some(s) = body.status().filter(|s| !s.is_success()) {
+            cx.refused_command(&format!("llrp status {}: {}", s.code, s.description), &id.to_be_bytes());
+        }
         self.send(cx, id, body, 0, false);
     }
 
@@ -476,7 +480,6 @@ impl Session {
     fn handle(&mut self, msg: llrp::Message, cx: &mut Cx<'_>) -> Flow {
         let id = msg.id;
         if msg.version != llrp::VERSION_1_0_1 {
-            cx.refused_command(&format!("llrp version {}", msg.version), &[]);
             let status = error(status_code::M_UNSUPPORTED_VERSION, "only llrp 1.0.1 is supported");
             self.respond(cx, id, Body::ErrorMessage(status));
             return Flow::Continue;
@@ -522,9 +525,6 @@ impl Session {
             }
             Body::AddRoSpec(spec) => {
                 let status = Self::add_rospec(cx, *spec);
-                if !status.is_success() {
-                    cx.refused_command(&status.description, b"ADD_ROSPEC");
-                }
                 self.respond(cx, id, Body::AddRoSpecResponse(status));
             }
             Body::DeleteRoSpec { rospec_id } => {
@@ -625,14 +625,12 @@ impl Session {
                 let status = if t == access_spec::GET {
                     LlrpStatus::success()
                 } else {
-                    cx.refused_command("add accessspec", b"ADD_ACCESSSPEC");
                     error(status_code::A_INVALID, "accessspecs are not supported")
                 };
                 self.respond(cx, id, response_with(t, status));
             }
             other => {
                 let t = other.msg_type();
-                cx.refused_command(&format!("unsupported message type {t}"), &[]);
                 let status = error(status_code::M_UNSUPPORTED_MESSAGE, format!("message type {t} is not supported"));
                 self.respond(cx, id, Body::ErrorMessage(status));
             }
@@ -706,7 +704,8 @@ impl super::session::Session for Session {
                             other => other.to_string(),
                         };
                         let status = error(status_code::M_PARAMETER_ERROR, reason);
-                        self.respond(cx, h.id, response_with(h.msg_type, status));
+                        // Counted once, as a bad command above.
+                        self.send(cx, h.id, response_with(h.msg_type, status), 0, false);
                     }
                 }
             }
