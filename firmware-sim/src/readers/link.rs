@@ -8,8 +8,9 @@
 //!   [`crate::Fault::DropMidFrame`] there cuts the frame and carries on.
 //!
 //! Link faults act on bytes: garbage goes out between frames (followed by the protocol's frame
-//! terminator, so that it garbles no neighbour), a dropped frame is written half and the link
-//! closed, a stall stops reading and writing while the store keeps filling.
+//! terminator, so that it garbles no neighbour; LLRP has none, so there garbage desyncs the client,
+//! which must reconnect, as with a real corrupted stream), a dropped frame is written half and
+//! the link closed, a stall stops reading and writing while the store keeps filling.
 
 use std::io;
 use std::sync::Arc;
@@ -236,6 +237,9 @@ async fn drive<IO: AsyncRead + AsyncWrite + Unpin>(
     let mut boot_rx = shared.boot_tx.subscribe();
     let mut records_rx = shared.records_tx.subscribe();
     let mut faults_rx = shared.faults_tx.subscribe();
+    if *shutdown_rx.borrow() {
+        return Ok(Ended::Closed);
+    }
     let _connected = Connected::new(shared);
     let mut writer = Writer { drop_next: false, serial, terminator: frame_terminator(shared.protocol) };
 

@@ -14,9 +14,14 @@ use crate::common::*;
 
 const PYTHON_VAR: &str = "RACETIME_INTEROP_PYTHON";
 
+/// The interpreter to run; a relative path with a directory in it is taken from the workspace
+/// root (tests run in the package directory), a bare name is looked up in `PATH`.
 fn interop_python() -> Option<PathBuf> {
     match std::env::var_os(PYTHON_VAR) {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        Some(p) if !p.is_empty() => {
+            let p = PathBuf::from(p);
+            Some(if p.is_relative() && p.components().count() > 1 { workspace_root().join(p) } else { p })
+        }
         _ if std::env::var_os("CI").is_some() => {
             panic!("{PYTHON_VAR} is not set: CI must run the sllurp interop test (scripts/test sets it up)")
         }
@@ -30,12 +35,16 @@ fn interop_python() -> Option<PathBuf> {
     }
 }
 
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sllurp_configures_a_rospec_and_receives_the_tag_reports() {
     let Some(python) = interop_python() else {
         return;
     };
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/llrp_client.py");
+    let script = workspace_root().join("tests/interop/llrp_client.py");
     assert!(script.exists(), "{} is missing", script.display());
     let clock = manual(t0() + ms(60_000));
     let h =

@@ -143,5 +143,21 @@ async fn clock_commands_stop_start_and_reboot() {
     let stats = h.stats();
     assert_eq!(stats.bad_commands, 1);
     assert!(stats.commands_received >= 9, "{stats:?}");
+
+    // The heartbeat (every 2 s of wall time): a voltage line, then the extended status asked for.
+    c.send(&cmd(Command::EnableExtendedStatus)).await;
+    let mut voltage = None;
+    let status = c
+        .next_where(ultra::decode, |m| match m {
+            Message::Voltage(v) => {
+                voltage = Some(v);
+                None
+            }
+            m @ Message::ExtendedStatus(_) => Some(m),
+            _ => None,
+        })
+        .await;
+    assert_eq!(voltage.as_deref(), Some("12.60"));
+    assert_eq!((status.battery_percent(), status.is_reading()), (Some(87), Some(true)));
     h.shutdown().await;
 }
