@@ -277,3 +277,27 @@ async fn faults_cut_frames_write_garbage_and_stall_without_losing_passings() {
     assert_eq!(h.stats().bad_commands, 1);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_accelerated_race_clock_closes_crossings_by_itself() {
+    use firmware_sim::clock::{AcceleratedClock, SharedClock};
+    use timing_core::time::Clock;
+    let race: std::sync::Arc<AcceleratedClock> = std::sync::Arc::new(AcceleratedClock::new(t0(), 20.0));
+    let rc = reader_clock(900, 0.0);
+    let shared: SharedClock = race.clone();
+    let h = firmware_sim::readers::spawn(
+        spec("finish-main", Protocol::Raceresult, Endpoint::Listen(localhost()), rc),
+        shared,
+    )
+    .await
+    .expect("emulator starts");
+    let mut c = Client::tcp(h.local_addr().expect("listening")).await;
+    push_on(&mut c, false).await;
+    // Two seconds of race time ahead (100 ms of wall time), so both detections join one crossing.
+    let first = race.now() + ms(2000);
+    h.detect(det("ZFAST01", first, 1, -600));
+    h.detect(det("ZFAST01", first + ms(100), 2, -580));
+    // A second of race time is 50 ms of wall time: the crossing closes without help.
+    assert_eq!(tag_read(c.next_ok(rr::decode).await), passing_read("ZFAST01", rc.reader_time(first), 1, 1, 2, -580, 2));
+    h.shutdown().await;
+}
