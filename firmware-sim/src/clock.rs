@@ -54,6 +54,29 @@ impl Clock for AcceleratedClock {
     }
 }
 
+/// A clock that moves only when told to: tests use it to know every reader time exactly.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<Timestamp>);
+
+impl ManualClock {
+    pub fn new(at: Timestamp) -> ManualClock {
+        ManualClock(std::sync::Mutex::new(at))
+    }
+    pub fn set(&self, at: Timestamp) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+    }
+    pub fn advance(&self, by: Elapsed) {
+        let mut t = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *t = *t + by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// A reader's clock: true time plus an offset and a linear drift (parts per million), the way a
 /// decoder's crystal wanders from UTC after it was last set.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -110,6 +133,17 @@ mod tests {
         assert_eq!(c.reader_time(hour), hour);
         c.step(Elapsed::from_secs(-3));
         assert_eq!(c.reader_time(hour), hour - Elapsed::from_secs(3));
+    }
+
+    #[test]
+    fn manual_clock_moves_when_told() {
+        let t0 = Timestamp::from_secs(1_723_316_400);
+        let c = ManualClock::new(t0);
+        assert_eq!(c.now(), t0);
+        c.advance(Elapsed::from_millis(1500));
+        assert_eq!(c.now(), t0 + Elapsed::from_millis(1500));
+        c.set(t0);
+        assert_eq!(c.now(), t0);
     }
 
     #[test]
