@@ -10,6 +10,7 @@
 //!   contact), a solar charge controller (battery) and a race-clock display; register maps are
 //!   data under `hardware/modbus/`.
 //! - [`clock`]: simulated time (a race played at `--speed 30`) and reader clocks.
+//! - [`player`]: plays a generated race (`race-sim`) into the emulators in accelerated real time.
 //!
 //! Emulators are fed [`Detection`]s: one chip seen by one antenna at one true UTC instant.
 //! What a decoder makes of them (one record per read, or one passing per crossing with a hit
@@ -20,6 +21,7 @@
 
 pub mod clock;
 pub mod modbus;
+pub mod player;
 pub mod pty;
 pub mod readers;
 

@@ -19,6 +19,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Run a whole simulated race end to end and check the standings against the truth.
     Demo(DemoArgs),
+    /// Start the emulated decoders and Modbus devices an event's edge files name, and play a
+    /// seeded race into them in accelerated real time.
+    Sim(SimArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -122,4 +125,31 @@ pub struct DemoArgs {
     /// Folder for the generated inputs and the final standings.
     #[arg(long, default_value = "out/demo")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// Event folder (event.toml and edge-*.toml).
+    #[arg(long)]
+    pub event: PathBuf,
+    /// Participant list (CSV); the race is generated for these runners.
+    #[arg(long)]
+    pub participants: PathBuf,
+    /// Race seconds per wall second.
+    #[arg(long, default_value_t = 30.0)]
+    pub speed: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Start the race clock this many race seconds before the first gun.
+    #[arg(long, default_value_t = 60)]
+    pub lead_s: i64,
+    /// Also write the race's inputs and true standings here (as `racetime generate` does).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Keep the emulators running this many wall seconds after the last read.
+    #[arg(long, default_value_t = 0)]
+    pub linger_s: u64,
+    /// Repository root, where `hardware/modbus/` register maps are found.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
 }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod generate;
 pub mod load;
 pub mod results;
+pub mod sim;
 
 use std::fmt;
 
@@ -29,6 +30,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Results(args) => results::run(&args),
         cli::Command::Generate(args) => generate::run(&args),
         cli::Command::Demo(args) => demo::run(&args),
+        cli::Command::Sim(args) => sim::run(&args),
     }
 }
 

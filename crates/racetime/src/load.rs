@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use event_config::{EventConfig, parse_corrections, parse_event, parse_participants};
+use event_config::{EdgeConfig, EventConfig, parse_corrections, parse_edge, parse_event, parse_participants};
 use std::collections::HashMap;
 
 use chrono_tz::Tz;
@@ -29,6 +29,25 @@ pub fn course(event: &EventConfig, participants: &Path) -> Result<Course, InputE
     let ps =
         parse_participants(&participants.display().to_string(), &text, event).map_err(|e| InputError(e.to_string()))?;
     Ok(Course { participants: ps, ..event.course.clone() })
+}
+
+/// Every `edge-*.toml` of an event folder, validated, in file-name order.
+pub fn edges(dir: &Path, event: &EventConfig) -> Result<Vec<EdgeConfig>, InputError> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| InputError(format!("{}: cannot list: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("edge-") && n.ends_with(".toml"))
+        })
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| edge(p, event)).collect()
+}
+
+/// One edge file, validated against its event.
+pub fn edge(path: &Path, event: &EventConfig) -> Result<EdgeConfig, InputError> {
+    let text = read_text(path)?;
+    parse_edge(&path.display().to_string(), &text, event).map_err(|e| InputError(e.to_string()))
 }
 
 pub fn corrections(event: &EventConfig, path: &Path) -> Result<Vec<Correction>, InputError> {

@@ -6,7 +6,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,firmware_sim=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = racetime::cli::Cli::parse();

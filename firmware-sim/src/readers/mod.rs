@@ -204,6 +204,17 @@ impl ReaderHandle {
         self.shared.stats()
     }
 
+    /// Returns once the store holds at least `n` records (a RACE RESULT crossing is stored
+    /// when it has been quiet for a second of race time, so after `detect` it may take a tick).
+    pub async fn wait_for_records(&self, n: u64) {
+        let mut changes = self.shared.records_tx.subscribe();
+        while self.stats().records_stored < n {
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Closes every link and stops the emulator; a RACE RESULT crossing still open is stored.
     pub async fn shutdown(mut self) {
         self.shared.shutdown_tx.send_replace(true);

@@ -120,8 +120,10 @@ pub(crate) fn detect(shared: &Shared, st: &mut State, d: &Detection, now: Timest
             shared.crossing_open.notify_one();
         }
     }
-    // Crossings already quiet at `now` need not wait for the timer.
-    stored |= close_crossings(st, Some(now)).0 > 0;
+    // Crossings already quiet at this detection's instant need not wait for the timer.
+    // Detections arrive in time order, so their own instants are the right clock here: a
+    // detection delivered late (a fast-forwarded race) must not end the crossing it belongs to.
+    stored |= close_crossings(st, Some(d.at.min(now))).0 > 0;
     stored
 }
 

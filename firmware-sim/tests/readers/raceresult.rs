@@ -93,6 +93,7 @@ async fn a_reconnecting_client_replays_the_missed_passings_once() {
 
     h.detect(det("1002", t0() + ms(3000), 2, -620));
     h.detect(det("1003", t0() + ms(3500), 1, -630));
+    within(h.wait_for_records(3)).await;
 
     let mut b = Client::tcp(addr).await;
     b.send(&cmd(Command::Passings)).await;
@@ -136,6 +137,7 @@ async fn reboot_starts_a_new_file_and_the_store_file_survives_a_restart() {
     let h = start(s.clone(), &clock).await;
     let addr = h.local_addr().expect("listening");
     h.detect(det("AAA", t0() + ms(1000), 1, -600));
+    within(h.wait_for_records(1)).await;
 
     let mut c = Client::tcp(addr).await;
     c.send(&cmd(Command::Passings)).await;
@@ -258,7 +260,8 @@ async fn faults_cut_frames_write_garbage_and_stall_without_losing_passings() {
     h.fault(Fault::Stall(stall));
     c.send(&cmd(Command::Ping)).await;
     h.detect(det("STALL04", t0() + ms(3000), 1, -600));
-    assert_eq!(h.stats().records_stored, 4, "stored during the stall");
+    within(h.wait_for_records(4)).await;
+    assert!(began.elapsed() < stall, "stored during the stall");
     let first = c.next_ok(rr::decode).await;
     assert!(began.elapsed() >= stall - std::time::Duration::from_millis(50), "answered during the stall");
     let second = c.next_ok(rr::decode).await;
@@ -300,4 +303,9 @@ async fn an_accelerated_race_clock_closes_crossings_by_itself() {
     // A second of race time is 50 ms of wall time: the crossing closes without help.
     assert_eq!(tag_read(c.next_ok(rr::decode).await), passing_read("ZFAST01", rc.reader_time(first), 1, 1, 2, -580, 2));
     h.shutdown().await;
+}
+
+/// Awaits `f`, failing the test after 10 s instead of hanging.
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(10), f).await.expect("timed out")
 }
