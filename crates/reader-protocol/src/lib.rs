@@ -18,6 +18,7 @@
 //! Deliberately not here: clock-offset estimation, time-zone conversion, connection state (the edge's job).
 
 pub mod files;
+pub mod line_health;
 pub mod modbus;
 pub mod rfid;
 pub mod time;

@@ -114,3 +114,50 @@ pub(super) async fn relay(
         }
     }
 }
+
+#[cfg(test)]
+mod baud_diagnosis {
+    use reader_protocol::line_health::{LineHealth, LineKind};
+    use reader_protocol::rfid::raceresult;
+
+    use super::resample;
+
+    /// A RACE RESULT decoder's passings, as its serial port sends them.
+    fn passings() -> Vec<u8> {
+        let mut out = Vec::new();
+        for n in 1..=40u64 {
+            let date = raceresult::DecoderDate { year: 2024, month: 8, day: 10 };
+            raceresult::Passing::new(n, &format!("E2000{n:07}"), Some(date), 85_267_250_000 + n * 1_000_000)
+                .write(&mut out);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    fn health_of(bytes: &[u8]) -> LineHealth {
+        let mut h = LineHealth::new(LineKind::Text);
+        let mut buf = bytes.to_vec();
+        h.observe_bytes(bytes);
+        while !buf.is_empty() {
+            match raceresult::decode(&mut buf) {
+                Ok(Some(_)) => h.observe_frame(true),
+                Ok(None) => break,
+                Err(_) => h.observe_frame(false),
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn a_text_reader_at_the_wrong_baud_rate_is_diagnosed() {
+        let sent = passings();
+        assert_eq!(health_of(&resample(&sent, 19_200, 19_200)).diagnosis(), None, "right speed, healthy line");
+        for (tx, rx) in [(19_200, 9_600), (9_600, 19_200), (9_600, 115_200), (115_200, 9_600)] {
+            let d = health_of(&resample(&sent, tx, rx)).diagnosis();
+            assert!(
+                d.as_deref().is_some_and(|d| d.starts_with("framing errors: check baud rate")),
+                "{tx} → {rx}: {d:?}"
+            );
+        }
+    }
+}
