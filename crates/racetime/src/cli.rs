@@ -108,6 +108,9 @@ pub struct GenerateArgs {
     pub runners: Vec<usize>,
     #[arg(long, value_enum, default_value = "troubled")]
     pub scenario: ScenarioArg,
+    /// Reads per mat crossing, `MIN-MAX` (1 to 255; RSSI rises to a peak and falls across them).
+    #[arg(long, value_parser = parse_hits)]
+    pub hits: Option<(u32, u32)>,
     /// Folder to write participants.csv, reads.csv, guns.toml and truth.csv into.
     #[arg(long)]
     pub out: PathBuf,
@@ -146,10 +149,24 @@ pub struct SimArgs {
     /// Also write the race's inputs and true standings here (as `racetime generate` does).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Reads per mat crossing, `MIN-MAX` (1 to 255).
+    #[arg(long, value_parser = parse_hits)]
+    pub hits: Option<(u32, u32)>,
     /// Keep the emulators running this many wall seconds after the last read.
     #[arg(long, default_value_t = 0)]
     pub linger_s: u64,
     /// Repository root, where `hardware/modbus/` register maps are found.
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
+}
+
+/// `MIN-MAX` reads per crossing.
+fn parse_hits(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s:?}: expected MIN-MAX reads per crossing, 1 to 255 (e.g. 5-30)");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (a, b): (u32, u32) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    if a == 0 || b > 255 || a > b {
+        return Err(bad());
+    }
+    Ok((a, b))
 }

@@ -11,10 +11,13 @@ use crate::{load, write_atomically};
 
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let event = load::event(&args.event)?;
-    let scenario = match args.scenario {
+    let mut scenario = match args.scenario {
         ScenarioArg::Troubled => Scenario::troubled(args.seed, args.runners.clone()),
         ScenarioArg::Clean => Scenario::clean(args.seed, args.runners.clone()),
     };
+    if let Some(hits) = args.hits {
+        scenario.hits = hits;
+    }
     let race = generate(&event, &scenario);
     write_race(&race, &args.out)?;
     eprintln!(

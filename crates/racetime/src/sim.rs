@@ -28,7 +28,11 @@ async fn run_async(args: &SimArgs) -> anyhow::Result<()> {
     let course = load::course(&event, &args.participants)?;
     let csv = std::fs::read_to_string(&args.participants)
         .with_context(|| format!("reading {}", args.participants.display()))?;
-    let race = simulate(&event, csv, course.participants, &Scenario::troubled(args.seed, Vec::new()));
+    let mut scenario = Scenario::troubled(args.seed, Vec::new());
+    if let Some(hits) = args.hits {
+        scenario.hits = hits;
+    }
+    let race = simulate(&event, csv, course.participants, &scenario);
     let edges = load::edges(&args.event, &event)?;
     if edges.is_empty() {
         return Err(
