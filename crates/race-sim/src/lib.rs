@@ -125,7 +125,7 @@ pub struct SimCrossing {
     pub chip: ChipId,
     pub point: PointIdx,
     pub line: Line,
-    /// When the first read happens (the reads follow, 80–120 ms apart).
+    /// When the first read happens (the reads follow, a few to 120 ms apart).
     pub first_read: Timestamp,
     pub hits: u32,
     /// Index of the strongest read in the burst.
@@ -552,7 +552,11 @@ fn crossing(
     mode: TimeMode,
 ) -> SimCrossing {
     let hits = rng.random_range(s.hits.0..=s.hits.1).max(1);
-    let gaps_ms: Vec<u16> = (1..hits).map(|_| rng.random_range(80..=120)).collect();
+    // A chip stays in the field for about a second or two; the more reads, the closer together
+    // (a fast reader, a slow runner), never further apart than 120 ms.
+    let span_ms: u32 = rng.random_range(800..2500);
+    let mean_gap = (span_ms / hits.saturating_sub(1).max(1)).clamp(2, 120);
+    let gaps_ms: Vec<u16> = (1..hits).map(|_| rng.random_range(mean_gap * 4 / 5..=mean_gap * 6 / 5) as u16).collect();
     let peak_index = rng.random_range(0..hits);
     let offset_ms: i64 = match mode {
         TimeMode::First => 0,

@@ -40,3 +40,26 @@ fn reads_follow_the_crossings_and_the_truth_is_inside_the_windows() {
         assert!(c.gaps_ms.iter().all(|&g| (g as i64) < ev.course.point(c.point).quiet_gap.as_micros() / 1000));
     }
 }
+
+#[test]
+fn many_hits_stay_one_short_crossing() {
+    let ev = demo();
+    let mut scenario = Scenario::clean(4, vec![10, 10]);
+    scenario.hits = (200, 255);
+    let race = generate(&ev, &scenario);
+    for c in &race.crossings {
+        assert!((200..=255).contains(&c.hits));
+        let span_ms: u32 = c.gaps_ms.iter().map(|&g| g as u32).sum();
+        assert!(span_ms < 3500, "a crossing of {} reads spans {span_ms} ms", c.hits);
+    }
+    let (engine, _) = timing_core::Engine::replay(
+        race.course.clone(),
+        timing_core::EngineOptions::default(),
+        race.reads(),
+        race.gun_corrections(),
+    );
+    assert!(engine.strays().is_empty());
+    for t in &race.truth {
+        assert_eq!(engine.result(t.participant).gun_time, t.gun_time);
+    }
+}
