@@ -152,6 +152,11 @@ pub struct SimArgs {
     /// Reads per mat crossing, `MIN-MAX` (1 to 255).
     #[arg(long, value_parser = parse_hits)]
     pub hits: Option<(u32, u32)>,
+    /// Inject a fault into a reader at a race time after the first gun:
+    /// `READER:KIND@H:MM:SS` with KIND one of `drop` (mid-frame), `garbage`, `stall=SECONDS`,
+    /// `reboot`, `clock=±MS` (repeatable), e.g. `finish-main:reboot@1:45:00`.
+    #[arg(long = "fault", value_parser = parse_fault)]
+    pub faults: Vec<FaultArg>,
     /// Keep the emulators running this many wall seconds after the last read.
     #[arg(long, default_value_t = 0)]
     pub linger_s: u64,
@@ -169,4 +174,36 @@ fn parse_hits(s: &str) -> Result<(u32, u32), String> {
         return Err(bad());
     }
     Ok((a, b))
+}
+
+/// A fault to inject into one reader at a race time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultArg {
+    pub reader: String,
+    pub fault: firmware_sim::Fault,
+    /// After the first gun.
+    pub at: timing_core::Elapsed,
+}
+
+fn parse_fault(s: &str) -> Result<FaultArg, String> {
+    let bad = |why: &str| {
+        format!("{s:?}: {why}; expected READER:KIND@H:MM:SS (KIND: drop, garbage, stall=SECONDS, reboot, clock=±MS)")
+    };
+    let (head, when) = s.rsplit_once('@').ok_or_else(|| bad("no @time"))?;
+    let (reader, kind) = head.split_once(':').ok_or_else(|| bad("no READER:"))?;
+    let at = event_config::units::parse_duration(when).map_err(|e| bad(&e))?;
+    let (name, value) = kind.split_once('=').map_or((kind, None), |(k, v)| (k, Some(v)));
+    let fault = match (name, value) {
+        ("drop", None) => firmware_sim::Fault::DropMidFrame,
+        ("garbage", None) => firmware_sim::Fault::Garbage(b"\x00\xff\x13garbage\x07".to_vec()),
+        ("reboot", None) => firmware_sim::Fault::Reboot,
+        ("stall", Some(v)) => firmware_sim::Fault::Stall(std::time::Duration::from_secs_f64(
+            v.parse::<f64>().map_err(|_| bad("stall needs seconds"))?,
+        )),
+        ("clock", Some(v)) => firmware_sim::Fault::ClockStep(timing_core::Elapsed::from_millis(
+            v.trim_start_matches('+').parse::<i64>().map_err(|_| bad("clock needs ±milliseconds"))?,
+        )),
+        _ => return Err(bad("unknown fault")),
+    };
+    Ok(FaultArg { reader: reader.to_string(), fault, at })
 }

@@ -59,6 +59,21 @@ async fn run_async(args: &SimArgs) -> anyhow::Result<()> {
         args.seed
     );
 
+    let mut fault_tasks = Vec::new();
+    for f in &args.faults {
+        let reader = edges
+            .iter()
+            .flat_map(|e| e.readers.iter().map(move |r| (e.point, r)))
+            .find(|(_, r)| r.id == f.reader)
+            .and_then(|(point, r)| routes.readers.get(&(point, r.line)).cloned())
+            .ok_or_else(|| InputError(format!("--fault names reader {:?}, which no edge file has", f.reader)))?;
+        let (clock, fault, at, id) = (clock.clone(), f.fault.clone(), first_gun + f.at, f.reader.clone());
+        fault_tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(clock.wall_until(at)).await;
+            tracing::warn!(reader_id = %id, ?fault, "injecting a fault");
+            reader.fault(fault);
+        }));
+    }
     let progress = Arc::new(Progress::default());
     let bar = indicatif::ProgressBar::new(n_reads as u64);
     bar.set_style(
@@ -80,6 +95,9 @@ async fn run_async(args: &SimArgs) -> anyhow::Result<()> {
     };
     play(&race, &routes, &*clock, &progress).await;
     watcher.abort();
+    for t in fault_tasks {
+        t.abort();
+    }
     bar.finish();
     eprintln!(
         "done: {} reads sent, {} without a reader in the edge files, {} guns fired",
