@@ -1,0 +1,13 @@
+//! The edge box daemon (`racetime edge`): reads every mat at one timing point and gets every
+//! read to the aggregator exactly once, through any fault.
+//!
+//! Layout:
+//! - [`link`]: one task per reader; transports (TCP out/in, serial), reconnects, per-protocol
+//!   sessions that report [`link::LinkEvent`]s (tag reads in reader time, clock samples,
+//!   malformed frames, guns, line health).
+//!
+//! The pure work (codecs, time bases) is `reader-protocol`'s; the durable outbox is
+//! `edge-store`'s; the wire format is `timing-wire`'s. This crate wires them to sockets, serial
+//! lines, threads and time.
+
+pub mod link;
