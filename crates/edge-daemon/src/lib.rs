@@ -5,9 +5,14 @@
 //! - [`link`]: one task per reader; transports (TCP out/in, serial), reconnects, per-protocol
 //!   sessions that report [`link::LinkEvent`]s (tag reads in reader time, clock samples,
 //!   malformed frames, guns, line health).
+//! - [`clock_sync`]: each reader's clock offset and drift from its clock samples; alarms.
+//! - [`store_writer`]: the outbox's only owner, on its own thread: group commits, acks and
+//!   resume points only after durability, disk errors held in memory and retried loudly.
 //!
 //! The pure work (codecs, time bases) is `reader-protocol`'s; the durable outbox is
 //! `edge-store`'s; the wire format is `timing-wire`'s. This crate wires them to sockets, serial
 //! lines, threads and time.
 
+pub mod clock_sync;
 pub mod link;
+pub mod store_writer;
