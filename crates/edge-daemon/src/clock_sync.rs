@@ -162,7 +162,7 @@ mod tests {
         let mut c = ClockEstimator::new(chrono_tz::UTC, Elapsed::from_millis(500), 50.0);
         // 100 ppm: 100 µs more offset every second, sampled every 10 s for two minutes.
         for k in 0..13 {
-            assert!(c.add(sample(10.0 * k as f64, k * 1, 2)));
+            assert!(c.add(sample(10.0 * k as f64, k, 2)));
         }
         let d = c.drift_ppm().unwrap();
         assert!((d - 100.0).abs() < 1.0, "{d}");
