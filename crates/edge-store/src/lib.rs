@@ -111,6 +111,17 @@ impl Outbox {
         Ok(Outbox { conn, acked: acked as u64, last_seq: last_seq as u64 })
     }
 
+    /// Reloads the sequence and cursor from the file: for a second handle on the same outbox
+    /// (the uplink's), which reads and acknowledges while the writer's handle appends.
+    /// Exactly one handle may append.
+    pub fn refresh(&mut self) -> Result<(), StoreError> {
+        let (last_seq, acked): (i64, i64) =
+            self.conn.query_row("SELECT last_seq, acked_seq FROM outbox_state WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        self.last_seq = last_seq as u64;
+        self.acked = acked as u64;
+        Ok(())
+    }
+
     /// The highest sequence number given so far (0 when empty).
     pub fn last_seq(&self) -> u64 {
         self.last_seq

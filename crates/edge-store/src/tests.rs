@@ -170,3 +170,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_second_handle_reads_and_acks_while_the_first_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edge.sqlite");
+    let mut writer = Outbox::open(&path).unwrap();
+    let mut uplink = Outbox::open(&path).unwrap();
+    writer.append(&(1..=3).map(|i| read("E", i, "r", Some(i as u64), None)).collect::<Vec<_>>()).unwrap();
+    uplink.refresh().unwrap();
+    assert_eq!(uplink.last_seq(), 3);
+    assert_eq!(uplink.read_after(0, 10).unwrap().len(), 3);
+    uplink.set_acked(2).unwrap();
+    writer.append(&[read("F", 9, "r", Some(9), None)]).unwrap();
+    uplink.refresh().unwrap();
+    assert_eq!((uplink.last_seq(), uplink.acked()), (4, 2));
+    assert_eq!(uplink.backlog().unwrap().n_reads, 2);
+    drop((writer, uplink));
+    let o = Outbox::open(&path).unwrap();
+    assert_eq!((o.last_seq(), o.acked()), (4, 2));
+}
