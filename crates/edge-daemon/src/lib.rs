@@ -8,6 +8,7 @@
 //! - [`clock_sync`]: each reader's clock offset and drift from its clock samples; alarms.
 //! - [`store_writer`]: the outbox's only owner, on its own thread: group commits, acks and
 //!   resume points only after durability, disk errors held in memory and retried loudly.
+//! - [`uplink`]: durable reads to the aggregator in seq order from its cursor, pipelined.
 //!
 //! The pure work (codecs, time bases) is `reader-protocol`'s; the durable outbox is
 //! `edge-store`'s; the wire format is `timing-wire`'s. This crate wires them to sockets, serial
@@ -16,3 +17,4 @@
 pub mod clock_sync;
 pub mod link;
 pub mod store_writer;
+pub mod uplink;
