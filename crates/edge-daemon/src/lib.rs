@@ -8,6 +8,8 @@
 //! - [`clock_sync`]: each reader's clock offset and drift from its clock samples; alarms.
 //! - [`store_writer`]: the outbox's only owner, on its own thread: group commits, acks and
 //!   resume points only after durability, disk errors held in memory and retried loudly.
+//! - [`daemon`]: one edge box assembled from its edge file: links → clock correction → store
+//!   writer → uplink, and the status crews see.
 //! - [`uplink`]: durable reads to the aggregator in seq order from its cursor, pipelined.
 //!
 //! The pure work (codecs, time bases) is `reader-protocol`'s; the durable outbox is
@@ -15,6 +17,7 @@
 //! lines, threads and time.
 
 pub mod clock_sync;
+pub mod daemon;
 pub mod link;
 pub mod store_writer;
 pub mod uplink;
