@@ -14,7 +14,7 @@ use edge_store::NewRead;
 use event_config::EventConfig;
 use event_config::edge::EdgeConfig;
 use reader_protocol::time::resolve;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use timing_core::{ChipId, PointId, Read, ReaderId, Timestamp};
 use tokio::sync::{mpsc, watch};
 
@@ -47,7 +47,7 @@ pub enum DaemonError {
 }
 
 /// The status of one reader, as crews see it.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ReaderStatus {
     pub id: String,
     pub protocol: String,
@@ -68,7 +68,7 @@ pub struct ReaderStatus {
 }
 
 /// Everything the status endpoint and telemetry report.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct EdgeStatus {
     pub edge: String,
     pub point: String,
@@ -395,4 +395,16 @@ async fn refresh_status(
             _ = shutdown.wait_for(|d| *d) => return,
         }
     }
+}
+
+/// The local status endpoint: `GET /status` (JSON). Read-only; nothing here changes state.
+pub fn status_app(status: Arc<Mutex<EdgeStatus>>) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new().route(
+        "/status",
+        get(move || {
+            let status = status.clone();
+            async move { axum::Json(status.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()) }
+        }),
+    )
 }

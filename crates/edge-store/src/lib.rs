@@ -116,7 +116,9 @@ impl Outbox {
     /// Exactly one handle may append.
     pub fn refresh(&mut self) -> Result<(), StoreError> {
         let (last_seq, acked): (i64, i64) =
-            self.conn.query_row("SELECT last_seq, acked_seq FROM outbox_state WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            self.conn.query_row("SELECT last_seq, acked_seq FROM outbox_state WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         self.last_seq = last_seq as u64;
         self.acked = acked as u64;
         Ok(())

@@ -19,6 +19,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Run a whole simulated race end to end and check the standings against the truth.
     Demo(DemoArgs),
+    /// Run an edge box: read its mats, keep every read, sync it to the aggregator.
+    Edge(EdgeArgs),
     /// Start the emulated decoders and Modbus devices an event's edge files name, and play a
     /// seeded race into them in accelerated real time.
     Sim(SimArgs),
@@ -206,4 +208,19 @@ fn parse_fault(s: &str) -> Result<FaultArg, String> {
         _ => return Err(bad("unknown fault")),
     };
     Ok(FaultArg { reader: reader.to_string(), fault, at })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EdgeArgs {
+    #[command(subcommand)]
+    pub action: Option<EdgeAction>,
+    /// The edge file (`config/<event>/edge-<box>.toml`); its folder holds the event.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EdgeAction {
+    /// Print the running edge's status (from its local status endpoint).
+    Status,
 }

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod edge;
 pub mod generate;
 pub mod load;
 pub mod results;
@@ -31,6 +32,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Generate(args) => generate::run(&args),
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Sim(args) => sim::run(&args),
+        cli::Command::Edge(args) => edge::run(&args),
     }
 }
 
