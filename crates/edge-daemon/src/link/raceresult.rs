@@ -58,13 +58,22 @@ struct RaceResult {
     resume: Resume,
     /// The decoder's current file, once `PASSINGS` told it.
     file: Option<u32>,
+    /// The handshake's `PASSINGS` was answered and the rewind planned.
+    counted: bool,
     plan: VecDeque<Fetch>,
     in_flight: Option<Fetch>,
 }
 
 impl RaceResult {
     fn new(reader: &str, resume: Resume) -> RaceResult {
-        RaceResult { reader: reader.to_owned(), resume, file: None, plan: VecDeque::new(), in_flight: None }
+        RaceResult {
+            reader: reader.to_owned(),
+            resume,
+            file: None,
+            counted: false,
+            plan: VecDeque::new(),
+            in_flight: None,
+        }
     }
 
     /// What to fetch, given the decoder's passing count and file.
@@ -157,9 +166,10 @@ impl TextProtocol for RaceResult {
     fn handle(&mut self, message: Message, out: &mut Outbox) {
         match message {
             Message::Passings { count, file_no } => {
-                if self.file.is_some() {
+                if self.counted {
                     return; // only the handshake asks
                 }
+                self.counted = true;
                 self.file = file_no;
                 self.plan = self.plan(count, file_no);
                 tracing::info!(reader_id = %self.reader, count, file = ?file_no, resume = ?self.resume, plan = ?self.plan, "rewinding");

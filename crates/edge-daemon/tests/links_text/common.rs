@@ -146,11 +146,20 @@ pub(crate) struct Link {
 
 impl Link {
     pub(crate) async fn start(reader: ReaderConfig, edge_clock: &Arc<ManualClock>, clock_interval: Duration) -> Link {
+        Link::resuming(reader, edge_clock, clock_interval, ResumeTable::default()).await
+    }
+
+    /// A link whose store already holds what `resume` says (an edge restarted mid-race).
+    pub(crate) async fn resuming(
+        reader: ReaderConfig,
+        edge_clock: &Arc<ManualClock>,
+        clock_interval: Duration,
+        resume: ResumeTable,
+    ) -> Link {
         let transport = Transport::new(&reader).await.expect("the transport starts");
         let listen_addr = transport.local_addr();
         let (events_tx, events) = mpsc::channel(64);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let resume = ResumeTable::default();
         let ctx = LinkCtx {
             reader: reader.clone(),
             time_zone: paris(),

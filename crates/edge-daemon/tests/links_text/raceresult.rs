@@ -121,6 +121,37 @@ async fn after_a_reboot_the_old_file_is_finished_and_the_new_one_read() {
 }
 
 #[tokio::test]
+async fn files_made_while_the_edge_was_away_are_all_fetched() {
+    let sim = Arc::new(ManualClock::new(t0() + ms(60_000)));
+    let h = emulator("finish-main", Protocol::Raceresult, Endpoint::Listen(localhost()), reader_clock(0), &sim).await;
+    // File 1 has three passings, the store the first two; then two restarts: files 2 and 3.
+    for (i, fault) in [(1, None), (2, None), (3, Some(Fault::Reboot)), (4, Some(Fault::Reboot)), (5, None)] {
+        h.detect(det(&format!("D{i:03}"), at(i), 1, -600));
+        h.wait_for_records(i as u64).await;
+        if let Some(f) = fault {
+            h.fault(f);
+        }
+    }
+    assert_eq!(h.stats().session, 3);
+    let resume = edge_daemon::link::ResumeTable::default();
+    resume.advance("finish-main", Some(1), 2);
+    let addr = h.local_addr().expect("listening").to_string();
+    let cfg = reader("finish-main", Protocol::Raceresult, Kind::Tcp, Some(addr));
+    let mut link = Link::resuming(cfg, &sim, CLOCK_INTERVAL, resume).await;
+    link.wait_unique(5).await;
+    let expected = vec![
+        (Some(1), Some(1), "D001".to_owned()),
+        (Some(1), Some(2), "D002".to_owned()),
+        (Some(1), Some(3), "D003".to_owned()),
+        (Some(2), Some(1), "D004".to_owned()),
+        (Some(3), Some(1), "D005".to_owned()),
+    ];
+    assert_eq!(numbered(&link), expected, "GETFILE replays whole files: the stored two come again");
+    link.stop().await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn garbage_is_one_malformed_event_between_intact_neighbours() {
     let (_sim, _rc, h, mut link) = tcp(0).await;
     h.detect(det("C001", at(1), 1, -600));
