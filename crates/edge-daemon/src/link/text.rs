@@ -115,7 +115,6 @@ pub(super) async fn run<P: TextProtocol>(io: Io, ctx: &LinkCtx, mut protocol: P)
                 if n? == 0 {
                     return Ok(());
                 }
-                heard = Instant::now();
                 let received = ctx.now();
                 let mut out = Outbox::default();
                 let mut errors: Vec<(usize, DecodeError)> = Vec::new();
@@ -129,6 +128,8 @@ pub(super) async fn run<P: TextProtocol>(io: Io, ctx: &LinkCtx, mut protocol: P)
                 if !out.commands.is_empty() {
                     wire.send(&out.commands).await?;
                 }
+                // Time spent waiting on a busy daemon is not the reader's silence.
+                heard = Instant::now();
             }
             _ = ticks.tick() => {
                 if clock.unanswered() >= SILENT_INTERVALS as usize {
