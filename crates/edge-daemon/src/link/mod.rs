@@ -23,6 +23,7 @@ mod jchip;
 mod llrp;
 mod mylaps;
 mod raceresult;
+mod text;
 mod transport;
 mod ultra;
 
@@ -207,7 +208,7 @@ impl Backoff {
 /// Runs one reader's link until shutdown: connect (or accept, or open the tty), run a session,
 /// report why it ended, wait, again.
 pub async fn run_link(ctx: LinkCtx) {
-    let mut transport = match Transport::new(&ctx.reader).await {
+    let transport = match Transport::new(&ctx.reader).await {
         Ok(t) => t,
         Err(error) => {
             tracing::error!(reader_id = %ctx.id(), %error, "reader transport cannot start");
@@ -215,6 +216,12 @@ pub async fn run_link(ctx: LinkCtx) {
             return;
         }
     };
+    run_link_on(ctx, transport).await;
+}
+
+/// [`run_link`] over a transport prepared by the caller, e.g. a listening one whose port 0 was
+/// bound first so that the peer can be told the real port ([`Transport::local_addr`]).
+pub async fn run_link_on(ctx: LinkCtx, mut transport: Transport) {
     let mut backoff = Backoff::default();
     let mut shutdown = ctx.shutdown.clone();
     loop {
