@@ -207,7 +207,7 @@ impl Backoff {
 /// Runs one reader's link until shutdown: connect (or accept, or open the tty), run a session,
 /// report why it ended, wait, again.
 pub async fn run_link(ctx: LinkCtx) {
-    let mut transport = match Transport::new(&ctx.reader).await {
+    let transport = match Transport::new(&ctx.reader).await {
         Ok(t) => t,
         Err(error) => {
             tracing::error!(reader_id = %ctx.id(), %error, "reader transport cannot start");
@@ -215,6 +215,12 @@ pub async fn run_link(ctx: LinkCtx) {
             return;
         }
     };
+    run_link_on(transport, ctx).await;
+}
+
+/// [`run_link`] over a transport prepared by the caller, e.g. a listening one bound to port 0
+/// whose [`Transport::local_addr`] the caller needs before the link runs.
+pub async fn run_link_on(mut transport: Transport, ctx: LinkCtx) {
     let mut backoff = Backoff::default();
     let mut shutdown = ctx.shutdown.clone();
     loop {
