@@ -228,7 +228,9 @@ impl Session<'_> {
                 Err(error) => {
                     self.flush_reads().await?;
                     let fatal = error.is_fatal();
-                    self.ctx.emit(LinkEvent::Malformed { reader: self.ctx.id().to_string(), error: error.clone() }).await?;
+                    self.ctx
+                        .emit(LinkEvent::Malformed { reader: self.ctx.id().to_string(), error: error.clone() })
+                        .await?;
                     if fatal {
                         return Err(LinkError::Desync(error));
                     }
@@ -289,14 +291,17 @@ impl Session<'_> {
         if let (EventTimestamp::Utc(us), Some((sent, cue))) = (data.timestamp, self.clock_cue) {
             let answers = match cue {
                 Cue::Connection => data.connection_attempt == Some(connection_attempt::SUCCESS),
-                Cue::RoSpecStart => data
-                    .rospec_event
-                    .is_some_and(|e| e.event_type == ROSPEC_STARTED && e.rospec_id == ROSPEC_ID),
+                Cue::RoSpecStart => {
+                    data.rospec_event.is_some_and(|e| e.event_type == ROSPEC_STARTED && e.rospec_id == ROSPEC_ID)
+                }
             };
             if answers && let Ok(us) = i64::try_from(us) {
                 self.clock_cue = None;
-                let sample =
-                    ClockSample { reader_time: ReaderTime::Utc(Timestamp::from_micros(us)), sent, received: self.received_at };
+                let sample = ClockSample {
+                    reader_time: ReaderTime::Utc(Timestamp::from_micros(us)),
+                    sent,
+                    received: self.received_at,
+                };
                 self.flush_reads().await?;
                 self.ctx.emit(LinkEvent::Clock { reader: id.to_string(), sample }).await?;
             }
@@ -459,7 +464,7 @@ mod tests {
         let spec = timing_rospec();
         assert_eq!(spec.start_trigger.trigger_type, RoSpecStartTrigger::IMMEDIATE);
         assert_eq!(spec.report_spec, Some(RoReportSpec::every_tag()));
-        assert_eq!(spec.report_spec.map(|r| r.content.0), Some(0x1680));
+        assert_eq!(spec.report_spec.as_ref().map(|r| r.content.0), Some(0x1680));
         assert_eq!(spec.ai_specs[0].antenna_ids, vec![0]);
         let mut out = Vec::new();
         llrp::encode(&llrp::Message::new(7, Body::AddRoSpec(Box::new(spec.clone()))), &mut out).expect("encodes");

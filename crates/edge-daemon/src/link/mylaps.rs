@@ -104,7 +104,9 @@ impl Session<'_> {
                 match mylaps::decode(&mut self.buf) {
                     Ok(Some(m)) => self.handle(m).await?,
                     Ok(None) => break,
-                    Err(error) => self.ctx.emit(LinkEvent::Malformed { reader: self.ctx.id().to_string(), error }).await?,
+                    Err(error) => {
+                        self.ctx.emit(LinkEvent::Malformed { reader: self.ctx.id().to_string(), error }).await?
+                    }
                 }
             }
             let step = tokio::select! {

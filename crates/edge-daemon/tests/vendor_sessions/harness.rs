@@ -117,10 +117,7 @@ impl Edge {
     }
 
     pub(crate) async fn next(&mut self) -> LinkEvent {
-        tokio::time::timeout(WAIT, self.events.recv())
-            .await
-            .expect("a link event in time")
-            .expect("the link runs")
+        tokio::time::timeout(WAIT, self.events.recv()).await.expect("a link event in time").expect("the link runs")
     }
 
     pub(crate) async fn up(&mut self) {
