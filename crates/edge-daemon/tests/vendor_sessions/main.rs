@@ -5,6 +5,7 @@
 //! the test plays the store: it advances the resume table for what it "stored" and fires (or
 //! drops) MYLAPS acks. Every wait is on an event or a condition, bounded only as a failure guard.
 
+mod chronotrack;
 mod harness;
 mod llrp;
 mod mylaps;
