@@ -9,11 +9,14 @@ use event_config::edge::{Protocol, Transport as Kind};
 use firmware_sim::Fault;
 use firmware_sim::clock::{ManualClock, ReaderClock};
 use firmware_sim::readers::{Endpoint, ReaderHandle};
-use reader_protocol::rfid::llrp::{self, Body, connection_attempt};
+use reader_protocol::rfid::llrp::{
+    self, Body, EventTimestamp, LlrpStatus, Message, ReaderCapabilities, ReaderEventNotificationData,
+    connection_attempt, status_code,
+};
 use reader_protocol::{ReaderTime, TagRead};
 use timing_core::time::Clock;
 use timing_core::{Rssi, Timestamp};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::harness::*;
@@ -157,4 +160,45 @@ async fn llrp_reconnects_after_a_cut_report_and_after_a_desynced_stream() {
     assert_eq!(h.stats().records_stored, 4, "B was seen, stored and never delivered");
     edge.stop().await;
     h.shutdown().await;
+}
+
+/// A reader that refuses the first request: the session ends naming the request and the status.
+#[tokio::test]
+async fn llrp_a_refused_request_ends_the_session_naming_the_status() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let reader = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = reader.local_addr().expect("bound").to_string();
+    let mut edge = Edge::start(ID, Protocol::Llrp, Kind::Tcp, &addr, &clock).await;
+    let (mut io, _) = tokio::time::timeout(WAIT, reader.accept()).await.expect("the edge connects").expect("accept");
+    let mut connected = ReaderEventNotificationData::at(EventTimestamp::Utc(t0().as_micros() as u64));
+    connected.connection_attempt = Some(connection_attempt::SUCCESS);
+    write(&mut io, Message::new(1, Body::ReaderEventNotification(connected))).await;
+    let mut buf = Vec::new();
+    let request = loop {
+        if let Some(m) = llrp::decode(&mut buf).expect("the edge's request decodes") {
+            break m;
+        }
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout(WAIT, io.read(&mut chunk)).await.expect("a request in time").expect("read");
+        assert!(n > 0, "the edge hung up");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    assert_eq!(request.body, Body::GetReaderCapabilities { requested_data: 1 });
+    let status = LlrpStatus::error(status_code::M_FIELD_ERROR, "requested data 1 is not served");
+    let refusal = ReaderCapabilities { status, ..ReaderCapabilities::default() };
+    write(&mut io, Message::new(request.id, Body::GetReaderCapabilitiesResponse(Box::new(refusal)))).await;
+
+    edge.up().await;
+    assert!(matches!(edge.next().await, LinkEvent::Clock { .. }));
+    assert_eq!(
+        edge.down().await,
+        "protocol: GET_READER_CAPABILITIES refused: M_FieldError (101): \"requested data 1 is not served\""
+    );
+    edge.stop().await;
+}
+
+async fn write(io: &mut TcpStream, m: Message) {
+    let mut out = Vec::new();
+    llrp::encode(&m, &mut out).expect("encodes");
+    io.write_all(&out).await.expect("write");
 }
