@@ -23,7 +23,8 @@
 //!   passings, so the passing number is `counter × 10 000 + index in the record` (a 64 KiB record
 //!   holds under 10 000 passings). A resent record gets the same numbers, and the outbox's index
 //!   drops it. Session: none, since the counter runs on across the software's restarts (the
-//!   emulator's model; see `hardware/readers/mylaps.md`).
+//!   emulator's model, unverified on real software: should a restart reset the counter, new
+//!   passings would be taken for resends and dropped; see `hardware/readers/mylaps.md`).
 //! - Clocks: the protocol has no time query (`GetInfo` answers may carry a `time` of unverified
 //!   meaning), so no [`LinkEvent::Clock`]; the daemon measures the offset from the passings'
 //!   times against their arrival.
