@@ -1,7 +1,6 @@
 //! Time for emulators: the simulation's "now", and each reader's own clock.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use timing_core::time::Clock;
 use timing_core::{Elapsed, Timestamp};
@@ -20,22 +19,54 @@ impl Clock for SystemClock {
     }
 }
 
-/// Race time played faster than real time: `origin + speed × (wall time since start)`.
-#[derive(Clone, Copy, Debug)]
+/// Race time played faster than real time: `sim_origin + speed × (wall time since wall_origin)`.
+///
+/// Anchored to Unix wall time (not a process-local `Instant`), so several processes of one
+/// simulation (emulators, edges, the aggregator) share the same race clock: one process makes
+/// it and hands the others its [`spec`](AcceleratedClock::spec).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AcceleratedClock {
-    wall_origin: Instant,
+    wall_origin: Timestamp,
     sim_origin: Timestamp,
     speed: f64,
 }
 
 impl AcceleratedClock {
+    /// Starts now.
     pub fn new(sim_origin: Timestamp, speed: f64) -> AcceleratedClock {
-        assert!(speed > 0.0, "speed must be positive");
-        AcceleratedClock { wall_origin: Instant::now(), sim_origin, speed }
+        AcceleratedClock::anchored(sim_origin, SystemClock.now(), speed)
     }
+
+    /// Race time `sim_origin` at wall time `wall_origin`, running `speed` times faster.
+    pub fn anchored(sim_origin: Timestamp, wall_origin: Timestamp, speed: f64) -> AcceleratedClock {
+        assert!(speed > 0.0, "speed must be positive");
+        AcceleratedClock { wall_origin, sim_origin, speed }
+    }
+
     pub fn speed(&self) -> f64 {
         self.speed
     }
+
+    /// `SIM_ORIGIN_US@WALL_ORIGIN_USxSPEED`, for [`AcceleratedClock::parse`] in another process.
+    pub fn spec(&self) -> String {
+        format!("{}@{}x{}", self.sim_origin.as_micros(), self.wall_origin.as_micros(), self.speed)
+    }
+
+    pub fn parse(spec: &str) -> Result<AcceleratedClock, String> {
+        let bad = || format!("bad simulation clock {spec:?}: expected SIM_US@WALL_USxSPEED");
+        let (sim, rest) = spec.split_once('@').ok_or_else(bad)?;
+        let (wall, speed) = rest.split_once('x').ok_or_else(bad)?;
+        let speed: f64 = speed.parse().map_err(|_| bad())?;
+        if !(speed > 0.0) {
+            return Err(bad());
+        }
+        Ok(AcceleratedClock::anchored(
+            Timestamp::from_micros(sim.parse().map_err(|_| bad())?),
+            Timestamp::from_micros(wall.parse().map_err(|_| bad())?),
+            speed,
+        ))
+    }
+
     /// How long to wait in wall time until the simulation reaches `at` (zero if it has).
     pub fn wall_until(&self, at: Timestamp) -> std::time::Duration {
         let ahead = at.since(self.now()).as_micros();
@@ -49,7 +80,7 @@ impl AcceleratedClock {
 
 impl Clock for AcceleratedClock {
     fn now(&self) -> Timestamp {
-        let wall = self.wall_origin.elapsed().as_micros() as f64;
+        let wall = SystemClock.now().since(self.wall_origin).as_micros() as f64;
         self.sim_origin + Elapsed::from_micros((wall * self.speed) as i64)
     }
 }
@@ -154,5 +185,10 @@ mod tests {
         assert!(a >= origin);
         assert!(c.wall_until(origin + Elapsed::from_secs(10)) <= std::time::Duration::from_millis(10));
         assert_eq!(c.wall_until(origin), std::time::Duration::ZERO);
+        // Another process rebuilds the same clock from its spec.
+        let d = AcceleratedClock::parse(&c.spec()).unwrap();
+        assert_eq!(d, c);
+        assert!(AcceleratedClock::parse("1@2x0").is_err());
+        assert!(AcceleratedClock::parse("nonsense").is_err());
     }
 }

@@ -47,7 +47,11 @@ fn reads(n: usize) -> Vec<NewRead> {
 fn store_writer(dir: &Path, rows: &[NewRead]) -> f64 {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     rt.block_on(async {
-        let w = StoreWriter::spawn(open_outbox(&dir.join("outbox.sqlite")).unwrap(), ResumeTable::default(), WriterConfig::default());
+        let w = StoreWriter::spawn(
+            open_outbox(&dir.join("outbox.sqlite")).unwrap(),
+            ResumeTable::default(),
+            WriterConfig::default(),
+        );
         let t0 = Instant::now();
         for chunk in rows.chunks(50) {
             w.tx.send(Batch { reads: chunk.to_vec(), ack: None }).await.unwrap();
@@ -56,7 +60,13 @@ fn store_writer(dir: &Path, rows: &[NewRead]) -> f64 {
         durable.wait_for(|s| *s == rows.len() as u64).await.unwrap();
         let secs = t0.elapsed().as_secs_f64();
         let commits = w.stats.n_commits.load(std::sync::atomic::Ordering::Relaxed);
-        println!("  store_writer: {} reads in {:.3} s, {} commits ({:.0} reads per commit)", rows.len(), secs, commits, rows.len() as f64 / commits as f64);
+        println!(
+            "  store_writer: {} reads in {:.3} s, {} commits ({:.0} reads per commit)",
+            rows.len(),
+            secs,
+            commits,
+            rows.len() as f64 / commits as f64
+        );
         drop(w.finish());
         rows.len() as f64 / secs
     })
@@ -76,7 +86,11 @@ fn plain_loop(dir: &Path, rows: &[NewRead]) -> f64 {
     for chunk in rows.chunks(1000) {
         let tx = conn.transaction().unwrap();
         {
-            let mut st = tx.prepare_cached("INSERT INTO reads VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)").unwrap();
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO reads VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .unwrap();
             for r in chunk {
                 st.execute(rusqlite::params![
                     r.read.chip.as_str(),
@@ -107,13 +121,20 @@ fn measure(label: &str, n: usize) {
     let mut ours = Vec::new();
     let mut plain = Vec::new();
     for _ in 0..3 {
-        let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").into())).unwrap();
+        let dir =
+            tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").into()))
+                .unwrap();
         ours.push(store_writer(dir.path(), &rows));
         plain.push(plain_loop(dir.path(), &rows));
     }
     ours.sort_by(f64::total_cmp);
     plain.sort_by(f64::total_cmp);
-    println!("{label}: store_writer {:.0} reads/s, plain batched insert loop {:.0} reads/s, ratio {:.2}", ours[1], plain[1], ours[1] / plain[1]);
+    println!(
+        "{label}: store_writer {:.0} reads/s, plain batched insert loop {:.0} reads/s, ratio {:.2}",
+        ours[1],
+        plain[1],
+        ours[1] / plain[1]
+    );
 }
 
 fn main() {
@@ -125,7 +146,12 @@ fn main() {
     // The same under a slow disk: rebuild the shim and run this benchmark again under it.
     let shim = Path::new(env!("CARGO_TARGET_TMPDIR")).join("slow_sync.so");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/slow_sync.c");
-    let built = std::process::Command::new("cc").args(["-shared", "-fPIC", "-O2", "-o"]).arg(&shim).arg(&src).arg("-ldl").status();
+    let built = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&shim)
+        .arg(&src)
+        .arg("-ldl")
+        .status();
     match built {
         Ok(s) if s.success() => {
             let status = std::process::Command::new(std::env::current_exe().unwrap())

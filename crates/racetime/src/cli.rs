@@ -159,6 +159,10 @@ pub struct SimArgs {
     /// `reboot`, `clock=±MS` (repeatable), e.g. `finish-main:reboot@1:45:00`.
     #[arg(long = "fault", value_parser = parse_fault)]
     pub faults: Vec<FaultArg>,
+    /// Share a race clock made elsewhere (`SIM_US@WALL_USxSPEED`, as printed by another `sim`);
+    /// by default this command makes one and prints it for the edges.
+    #[arg(long)]
+    pub sim_clock: Option<String>,
     /// Keep the emulators running this many wall seconds after the last read.
     #[arg(long, default_value_t = 0)]
     pub linger_s: u64,
@@ -217,6 +221,10 @@ pub struct EdgeArgs {
     /// The edge file (`config/<event>/edge-<box>.toml`); its folder holds the event.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    /// Run on a simulated race clock (`SIM_US@WALL_USxSPEED`, printed by `racetime sim`) instead
+    /// of the system clock: for simulations and demos only.
+    #[arg(long)]
+    pub sim_clock: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -20,7 +20,15 @@ pub fn run(args: &EdgeArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     match args.action {
         Some(EdgeAction::Status) => rt.block_on(print_status(&edge.status_listen)),
-        None => rt.block_on(run_edge(edge, event)),
+        None => {
+            let clock: edge_daemon::link::EdgeClock = match &args.sim_clock {
+                Some(spec) => {
+                    std::sync::Arc::new(firmware_sim::clock::AcceleratedClock::parse(spec).map_err(InputError)?)
+                }
+                None => std::sync::Arc::new(SystemClock),
+            };
+            rt.block_on(run_edge(edge, event, clock))
+        }
     }
 }
 
@@ -34,13 +42,17 @@ fn token(source: &TokenSource) -> Result<String, InputError> {
     }
 }
 
-async fn run_edge(edge: event_config::EdgeConfig, event: event_config::EventConfig) -> anyhow::Result<()> {
+async fn run_edge(
+    edge: event_config::EdgeConfig,
+    event: event_config::EventConfig,
+    clock: edge_daemon::link::EdgeClock,
+) -> anyhow::Result<()> {
     let token = token(&edge.token)?;
     let listener = tokio::net::TcpListener::bind(&edge.status_listen)
         .await
         .with_context(|| format!("binding the status endpoint on {}", edge.status_listen))?;
     let options = Options {
-        clock: std::sync::Arc::new(SystemClock),
+        clock,
         clock_interval: Duration::from_secs(10),
         writer: WriterConfig::default(),
         uplink_batch: 10_000,

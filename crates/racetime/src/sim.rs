@@ -41,7 +41,11 @@ async fn run_async(args: &SimArgs) -> anyhow::Result<()> {
     }
 
     let first_gun = race.guns.iter().map(|g| g.1).min().context("the event has no waves")?;
-    let clock = Arc::new(AcceleratedClock::new(first_gun - Elapsed::from_secs(args.lead_s), args.speed));
+    let clock = Arc::new(match &args.sim_clock {
+        Some(spec) => AcceleratedClock::parse(spec).map_err(InputError)?,
+        None => AcceleratedClock::new(first_gun - Elapsed::from_secs(args.lead_s), args.speed),
+    });
+    eprintln!("race clock for the edges of this simulation: --sim-clock {}", clock.spec());
     let shared: SharedClock = clock.clone();
     let routes = start_hardware(&edges, &event, &race, shared, &args.repo).await?;
 
