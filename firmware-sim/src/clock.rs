@@ -57,7 +57,7 @@ impl AcceleratedClock {
         let (sim, rest) = spec.split_once('@').ok_or_else(bad)?;
         let (wall, speed) = rest.split_once('x').ok_or_else(bad)?;
         let speed: f64 = speed.parse().map_err(|_| bad())?;
-        if !(speed > 0.0) {
+        if speed.is_nan() || speed <= 0.0 {
             return Err(bad());
         }
         Ok(AcceleratedClock::anchored(
