@@ -260,3 +260,27 @@ fn check_contents(scope: &UploadScope, batch: &Batch) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bearer_token_is_taken_from_the_authorization_header() {
+        let check = |value: Option<&str>, want: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(v) = value {
+                headers.insert(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+            }
+            assert_eq!(bearer(&headers), want.map(str::as_bytes), "{value:?}");
+        };
+        check(Some("Bearer abc"), Some("abc"));
+        check(Some("bearer  abc "), Some("abc"));
+        check(Some("BEARER abc"), Some("abc"));
+        check(Some("Basic abc"), None);
+        check(Some("Bearer"), None);
+        check(Some("Bearer "), None);
+        check(Some("Bearerabc"), None);
+        check(None, None);
+    }
+}

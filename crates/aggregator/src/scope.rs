@@ -95,3 +95,39 @@ impl UploadScope {
         self.waves.contains(&(race.to_string(), wave.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(event: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config").join(event)
+    }
+
+    #[test]
+    fn the_edges_of_an_event_are_its_edge_files() {
+        let scope = UploadScope::load_dir(&config("demo")).unwrap();
+        let edges: Vec<(&str, &str)> = scope.edges().map(|(id, e)| (id, e.point.as_str())).collect();
+        assert_eq!(
+            edges,
+            [("finish", "finish"), ("km21", "km21"), ("km35", "km35"), ("km7", "km7"), ("start", "start")]
+        );
+        assert_eq!(scope.edge("finish").unwrap().token, TokenSource::Env("RACETIME_EDGE_TOKEN_FINISH".into()));
+        assert!(scope.has_wave("marathon", "sas1"));
+        assert!(!scope.has_wave("marathon", "nope"));
+        assert!(scope.edge("km99").is_none());
+        assert_eq!(UploadScope::load_dir(&config("paris-2024")).unwrap().edges().count(), 11);
+    }
+
+    #[test]
+    fn two_files_declaring_one_edge_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["event.toml", "edge-finish.toml"] {
+            std::fs::copy(config("demo").join(name), dir.path().join(name)).unwrap();
+        }
+        std::fs::copy(config("demo").join("edge-finish.toml"), dir.path().join("edge-finish-spare.toml")).unwrap();
+        let err = UploadScope::load_dir(dir.path()).unwrap_err().to_string();
+        let (first, second) = (dir.path().join("edge-finish-spare.toml"), dir.path().join("edge-finish.toml"));
+        assert_eq!(err, format!("{} and {} both declare edge \"finish\"", first.display(), second.display()));
+    }
+}
