@@ -1,0 +1,241 @@
+//! The central aggregator: where every edge box uploads its reads.
+//!
+//! Today it is the uplink's server side (see `timing_wire` for the protocol): an authenticated,
+//! idempotent ingest endpoint over a durable SQLite store, which answers each edge the highest
+//! contiguous `seq` it holds, and publishes what it newly stored for the race engine.
+//! Deliberately not here (yet): the race-state task that owns `timing_core::Engine`, WebSocket
+//! live splits, web pages, TLS (a reverse proxy's job).
+//!
+//! Layout:
+//! - [`store`]: [`AggregatorStore`], blocking, the only owner of its SQLite connection.
+//! - [`auth`]: per-edge bearer [`Tokens`] from environment variables or a tokens file.
+//! - [`scope`]: [`UploadScope`], the event's edges (each at its point) and waves.
+//! - `ingest`: the axum handlers and `ApiError`.
+//! - here: [`AppState`], [`app`], [`serve`].
+//!
+//! Routes (every 4xx/5xx carries a `timing_wire::ErrorBody`):
+//! - `POST /api/v1/ingest` with `Authorization: Bearer <token>` and a JSON `timing_wire::Batch`
+//!   → 200 `timing_wire::Ack`;
+//! - `GET /api/v1/edges/{id}/cursor` with the same token → 200 `timing_wire::Ack`.
+
+pub mod auth;
+mod ingest;
+pub mod scope;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use timing_core::Timestamp;
+use timing_core::time::Clock;
+use timing_wire::{Signal, WireRead};
+use tokio::sync::broadcast;
+
+pub use auth::{Tokens, TokensFile};
+pub use scope::UploadScope;
+pub use store::{AggregatorStore, Cursor, Ingested, StoreError};
+
+/// Limits of the ingest endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IngestConfig {
+    /// The largest request body accepted (413 above): 32 MiB holds about 100,000 reads.
+    pub body_max_bytes: usize,
+    /// How many published batches a slow subscriber may fall behind before it lags.
+    pub published_batches_capacity: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> IngestConfig {
+        IngestConfig { body_max_bytes: 32 << 20, published_batches_capacity: 1024 }
+    }
+}
+
+/// What one upload newly stored, as published to subscribers (the race engine).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBatch {
+    pub edge: String,
+    /// In batch order; none was published before.
+    pub reads: Vec<WireRead>,
+    pub signals: Vec<Signal>,
+}
+
+/// Per-edge counters since start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct EdgeCounts {
+    /// Uploads stored (including all-duplicate ones).
+    pub n_batches: u64,
+    /// Reads newly stored.
+    pub n_reads: u64,
+    pub n_signals: u64,
+    /// Reads and signals already stored, ignored.
+    pub n_duplicates: u64,
+    /// Of those, ones whose contents differed from the stored ones.
+    pub n_conflicts: u64,
+    /// Authenticated requests refused (400, 403, 413, 5xx); nothing was stored.
+    pub n_refusals: u64,
+}
+
+#[derive(Debug, Default)]
+struct EdgeCounters {
+    n_batches: AtomicU64,
+    n_reads: AtomicU64,
+    n_signals: AtomicU64,
+    n_duplicates: AtomicU64,
+    n_conflicts: AtomicU64,
+    n_refusals: AtomicU64,
+}
+
+/// The wall clock, for binaries.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Timestamp::from_micros(since_epoch.as_micros() as i64)
+    }
+}
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    store: Mutex<AggregatorStore>,
+    scope: UploadScope,
+    tokens: Tokens,
+    config: IngestConfig,
+    clock: Box<dyn Clock + Send + Sync>,
+    published: broadcast::Sender<Arc<StoredBatch>>,
+    /// One per edge of the event (a fixed set, so no lock).
+    counters: BTreeMap<String, EdgeCounters>,
+    n_unauthenticated: AtomicU64,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("scope", &self.shared.scope)
+            .field("tokens", &self.shared.tokens)
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(
+        store: AggregatorStore,
+        scope: UploadScope,
+        tokens: Tokens,
+        config: IngestConfig,
+        clock: impl Clock + Send + Sync + 'static,
+    ) -> AppState {
+        let (published, _) = broadcast::channel(config.published_batches_capacity.max(1));
+        let counters = scope.edges().map(|(id, _)| (id.to_string(), EdgeCounters::default())).collect();
+        AppState {
+            shared: Arc::new(Shared {
+                store: Mutex::new(store),
+                scope,
+                tokens,
+                config,
+                clock: Box::new(clock),
+                published,
+                counters,
+                n_unauthenticated: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Batches stored from now on, in ingest order.
+    ///
+    /// To rebuild and then follow: subscribe first, then replay the store
+    /// ([`AppState::with_store`] + [`AggregatorStore::for_each_read`]), then apply what arrives;
+    /// batches stored in between come twice, which an engine idempotent on `(edge, seq)` ignores.
+    /// A subscriber that lags (`RecvError::Lagged`) resyncs the same way: nothing is lost.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredBatch>> {
+        self.shared.published.subscribe()
+    }
+
+    /// Runs `f` with the store on a blocking thread, between uploads.
+    ///
+    /// Errors only if `f` panicked.
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut AggregatorStore) -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = state.shared.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut store)
+        })
+        .await
+        .map_err(|e| format!("store task failed: {e}"))
+    }
+
+    /// An edge's counters (None for an edge not in the event).
+    pub fn edge_counts(&self, edge: &str) -> Option<EdgeCounts> {
+        let c = self.shared.counters.get(edge)?;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Some(EdgeCounts {
+            n_batches: get(&c.n_batches),
+            n_reads: get(&c.n_reads),
+            n_signals: get(&c.n_signals),
+            n_duplicates: get(&c.n_duplicates),
+            n_conflicts: get(&c.n_conflicts),
+            n_refusals: get(&c.n_refusals),
+        })
+    }
+
+    /// Requests refused with 401 (no edge to count them against).
+    pub fn n_unauthenticated(&self) -> u64 {
+        self.shared.n_unauthenticated.load(Ordering::Relaxed)
+    }
+
+    fn count_refusal(&self, edge: &str) {
+        if let Some(c) = self.shared.counters.get(edge) {
+            c.n_refusals.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn count_ingested(&self, edge: &str, ingested: &Ingested) {
+        if let Some(c) = self.shared.counters.get(edge) {
+            c.n_batches.fetch_add(1, Ordering::Relaxed);
+            c.n_reads.fetch_add(ingested.new_reads.len() as u64, Ordering::Relaxed);
+            c.n_signals.fetch_add(ingested.new_signals.len() as u64, Ordering::Relaxed);
+            c.n_duplicates.fetch_add(ingested.n_duplicates as u64, Ordering::Relaxed);
+            c.n_conflicts.fetch_add(ingested.n_conflicts as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The aggregator's routes.
+pub fn app(state: AppState) -> Router {
+    let limit = state.shared.config.body_max_bytes;
+    Router::new()
+        .route("/api/v1/ingest", post(ingest::post_batch))
+        .route("/api/v1/edges/{id}/cursor", get(ingest::get_cursor))
+        .fallback(ingest::no_route)
+        .method_not_allowed_fallback(ingest::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve<L>(
+    listener: L,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
