@@ -20,6 +20,7 @@
 
 pub mod auth;
 mod ingest;
+pub mod race;
 pub mod scope;
 pub mod store;
 

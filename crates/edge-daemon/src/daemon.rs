@@ -246,7 +246,8 @@ async fn process_events(
                     };
                     batch.push(NewRead {
                         read: Read {
-                            chip: ChipId::new(&tag.chip),
+                            // Chip codes are compared as upper-case everywhere (IPICO sends lower-case hex).
+                            chip: ChipId::new(&tag.chip.to_ascii_uppercase()),
                             at,
                             point: point.clone(),
                             line: cfg.line,

@@ -91,7 +91,9 @@ pub fn parse_participants(file: &str, source: &str, event: &EventConfig) -> Resu
         } else {
             bibs.insert(bib.to_string(), line);
         }
-        let chip_list: Vec<&str> = field(1).split_whitespace().collect();
+        // Chip codes are compared as upper-case everywhere (decoders differ in case).
+        let chips_upper = field(1).to_ascii_uppercase();
+        let chip_list: Vec<&str> = chips_upper.split_whitespace().collect();
         if chip_list.is_empty() {
             err(1, format!("bib {bib} has no chip"));
         }

@@ -21,6 +21,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run an edge box: read its mats, keep every read, sync it to the aggregator.
     Edge(EdgeArgs),
+    /// Run the aggregator: ingest from every edge, keep the race state, serve results.
+    Aggregator(AggregatorArgs),
     /// Start the emulated decoders and Modbus devices an event's edge files name, and play a
     /// seeded race into them in accelerated real time.
     Sim(SimArgs),
@@ -231,4 +233,25 @@ pub struct EdgeArgs {
 pub enum EdgeAction {
     /// Print the running edge's status (from its local status endpoint).
     Status,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AggregatorArgs {
+    /// Event folder (event.toml and the edge-*.toml files naming the edges allowed to upload).
+    #[arg(long)]
+    pub event: PathBuf,
+    #[arg(long)]
+    pub participants: PathBuf,
+    /// The aggregator's SQLite store.
+    #[arg(long, default_value = "var/aggregator.sqlite")]
+    pub db: PathBuf,
+    /// Address to listen on (port 0: any free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub listen: String,
+    /// Desk corrections applied on top of the reads (gun times, statuses, …).
+    #[arg(long)]
+    pub corrections: Option<PathBuf>,
+    /// Upload tokens file (`edge_id = "token"`); otherwise each edge's `token_env` variable.
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
 }

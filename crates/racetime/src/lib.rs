@@ -4,6 +4,7 @@
 //! [`InputError`]s that exit with code 2), one module per subcommand.
 //! `main.rs` only installs tracing and maps errors to exit codes.
 
+pub mod aggregator;
 pub mod cli;
 pub mod demo;
 pub mod edge;
@@ -33,6 +34,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Sim(args) => sim::run(&args),
         cli::Command::Edge(args) => edge::run(&args),
+        cli::Command::Aggregator(args) => aggregator::run(&args),
     }
 }
 

@@ -1,0 +1,55 @@
+//! `racetime aggregator`: ingest, race state and results on one listener.
+
+use aggregator::{AggregatorStore, AppState, IngestConfig, SystemClock, Tokens, TokensFile, UploadScope};
+use anyhow::Context;
+
+use crate::cli::AggregatorArgs;
+use crate::{InputError, load};
+
+pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
+    let event = load::event(&args.event)?;
+    let course = load::course(&event, &args.participants)?;
+    let corrections = match &args.corrections {
+        Some(p) => load::corrections(&event, p)?,
+        None => Vec::new(),
+    };
+    let scope = UploadScope::load_dir(&args.event).map_err(|e| InputError(e.to_string()))?;
+    let tokens_file = match &args.tokens {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| InputError(format!("{}: cannot read: {e}", p.display())))?;
+            Some(TokensFile::parse(&p.display().to_string(), &text).map_err(|e| InputError(e.to_string()))?)
+        }
+        None => None,
+    };
+    let tokens = Tokens::load(&scope, tokens_file.as_ref(), |var| std::env::var(var).ok())
+        .map_err(|e| InputError(e.to_string()))?;
+    for edge in tokens.edges_without_token() {
+        tracing::warn!(%edge, "no upload token for this edge: it cannot upload");
+    }
+    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let store = AggregatorStore::open(&args.db).with_context(|| format!("opening {}", args.db.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let state = AppState::new(store, scope, tokens, IngestConfig::default(), SystemClock);
+        let race = aggregator::race::start(state.clone(), course, corrections, &event.name);
+        let listener =
+            tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        // A line tests and the demo read to find the port.
+        println!("aggregator listening on http://{addr}");
+        let app = aggregator::app(state).merge(aggregator::race::routes(race));
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("stopping the aggregator");
+        };
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")
+    })
+}
