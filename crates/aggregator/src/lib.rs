@@ -66,7 +66,7 @@ pub struct StoredBatch {
 }
 
 /// Per-edge counters since start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct EdgeCounts {
     /// Uploads stored (including all-duplicate ones).
     pub n_batches: u64,
@@ -222,10 +222,40 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/ingest", post(ingest::post_batch))
         .route("/api/v1/edges/{id}/cursor", get(ingest::get_cursor))
+        .route("/api/v1/fleet", get(fleet))
         .fallback(ingest::no_route)
         .method_not_allowed_fallback(ingest::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// One edge as the fleet page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FleetEdge {
+    pub edge: String,
+    pub acked_seq: u64,
+    pub acked_signal_seq: u64,
+    pub counts: EdgeCounts,
+}
+
+/// `GET /api/v1/fleet`: every edge of the event with its cursor and counters (read-only).
+async fn fleet(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<Vec<FleetEdge>> {
+    let cursors = state.with_store(|s| s.cursors()).await.unwrap_or_default();
+    let edges: Vec<FleetEdge> = state
+        .shared
+        .counters
+        .keys()
+        .map(|edge| {
+            let c = cursors.iter().find(|(e, _)| e == edge).map(|(_, c)| *c).unwrap_or_default();
+            FleetEdge {
+                edge: edge.clone(),
+                acked_seq: c.acked_seq,
+                acked_signal_seq: c.acked_signal_seq,
+                counts: state.edge_counts(edge).unwrap_or_default(),
+            }
+        })
+        .collect();
+    axum::Json(edges)
 }
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then lets requests in flight finish.

@@ -1,0 +1,332 @@
+//! The edge under faults, with real processes: `racetime aggregator` and `racetime edge` as
+//! child processes, a RACE RESULT decoder emulated in this process on a real TCP port, real
+//! SQLite files. Every test ends the same way: every passing the decoder stored is in the
+//! aggregator's store exactly once (by reader, file and passing number), and the edge's
+//! outbox and the aggregator agree on the last seq.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use firmware_sim::clock::{ReaderClock, SharedClock, SystemClock};
+use firmware_sim::readers::{Endpoint, ReaderHandle, ReaderSpec, spawn};
+use firmware_sim::{Detection, Fault};
+use timing_core::{Elapsed, Rssi};
+
+const TOKEN: &str = "finish-token-for-tests-0123456789";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.0.id().to_string()).status().unwrap().success();
+        assert!(ok, "kill -{sig}");
+    }
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "the process did not exit within {within:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    participants: PathBuf,
+    edge_file: PathBuf,
+    agg_db: PathBuf,
+    agg_url: String,
+    aggregator: Option<Proc>,
+    edge: Option<Proc>,
+    reader: ReaderHandle,
+    clock: SharedClock,
+    n_detections: u64,
+}
+
+impl World {
+    async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let event_text = std::fs::read_to_string(repo().join("config/demo/event.toml")).unwrap();
+        let event = event_config::parse_event("demo", &event_text).unwrap();
+        let race = race_sim::generate(&event, &race_sim::Scenario::clean(1, vec![20, 10]));
+        let participants = dir.path().join("participants.csv");
+        std::fs::write(&participants, &race.participants_csv).unwrap();
+        let clock: SharedClock = Arc::new(SystemClock);
+        let reader = spawn(
+            ReaderSpec {
+                id: "finish-main".into(),
+                protocol: event_config::edge::Protocol::Raceresult,
+                endpoint: Endpoint::Listen("127.0.0.1:0".parse().unwrap()),
+                clock: ReaderClock::exact(),
+                time_zone: "Europe/Paris".parse().unwrap(),
+                store: None,
+            },
+            clock.clone(),
+        )
+        .await
+        .unwrap();
+        // The event folder the processes see: the demo's event, and one edge at the finish.
+        let event_dir = dir.path().join("event");
+        std::fs::create_dir_all(&event_dir).unwrap();
+        std::fs::write(event_dir.join("event.toml"), &event_text).unwrap();
+        let agg_db = dir.path().join("aggregator.sqlite");
+        let w = World {
+            participants,
+            edge_file: event_dir.join("edge-finish.toml"),
+            agg_db,
+            agg_url: String::new(),
+            aggregator: None,
+            edge: None,
+            reader,
+            clock,
+            n_detections: 0,
+            dir,
+        };
+        w.write_edge_file("http://127.0.0.1:9");
+        w
+    }
+
+    fn write_edge_file(&self, url: &str) {
+        let addr = self.reader.local_addr().unwrap();
+        let store = self.dir.path().join("edge.sqlite");
+        std::fs::write(
+            &self.edge_file,
+            format!(
+                "[edge]\nid = \"finish\"\npoint = \"finish\"\n[uplink]\nurl = \"{url}\"\ntoken_env = \"RACETIME_EDGE_TOKEN_FINISH\"\n\
+                 [store]\npath = \"{}\"\n[status]\nlisten = \"127.0.0.1:0\"\n\
+                 [[readers]]\nid = \"finish-main\"\nline = \"main\"\nprotocol = \"raceresult\"\ntransport = \"tcp\"\naddress = \"{addr}\"\n",
+                store.display()
+            ),
+        )
+        .unwrap();
+    }
+
+    /// Starts the aggregator on a free port (or on `port`, to come back where it was).
+    fn start_aggregator(&mut self, port: u16) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_racetime"))
+            .args(["aggregator", "--event"])
+            .arg(self.edge_file.parent().unwrap())
+            .arg("--participants")
+            .arg(&self.participants)
+            .arg("--db")
+            .arg(&self.agg_db)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("RACETIME_EDGE_TOKEN_FINISH", TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("aggregator listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        self.agg_url = url;
+        self.aggregator = Some(Proc(child));
+    }
+
+    fn agg_port(&self) -> u16 {
+        self.agg_url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    fn start_edge(&mut self) {
+        self.write_edge_file(&self.agg_url.clone());
+        let child = Command::new(env!("CARGO_BIN_EXE_racetime"))
+            .args(["edge", "--config"])
+            .arg(&self.edge_file)
+            .env("RACETIME_EDGE_TOKEN_FINISH", TOKEN)
+            .env("RUST_LOG", "warn")
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        self.edge = Some(Proc(child));
+    }
+
+    /// `n` detections of distinct chips, one RACE RESULT passing each.
+    fn detect(&mut self, n: u64) {
+        let now = self.clock.now();
+        for _ in 0..n {
+            let k = self.n_detections;
+            self.reader.detect(Detection {
+                chip: format!("F{k:011X}"),
+                at: now + Elapsed::from_micros(k as i64),
+                antenna: 1 + (k % 4) as u16,
+                rssi: Rssi(-600),
+            });
+            self.n_detections += 1;
+        }
+    }
+
+    /// Passings the decoder stored (crossings close after a second of quiet).
+    async fn decoder_has_stored_everything(&self) {
+        tokio::time::timeout(Duration::from_secs(30), self.reader.wait_for_records(self.n_detections))
+            .await
+            .expect("the decoder stores its passings");
+    }
+
+    /// (rows, distinct passings, max seq) of the finish edge in the aggregator's store.
+    fn aggregator_holds(&self) -> (u64, u64, u64) {
+        let c =
+            rusqlite::Connection::open_with_flags(&self.agg_db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c.query_row(
+            "SELECT COUNT(*), COUNT(DISTINCT reader || ':' || COALESCE(session, -1) || ':' || reader_seq), COALESCE(MAX(seq), 0) FROM reads",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
+        )
+        .unwrap_or((0, 0, 0))
+    }
+
+    /// Waits until the aggregator holds every passing, then checks it holds each exactly once.
+    fn assert_exactly_once(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let n = self.n_detections;
+        loop {
+            let (rows, distinct, max_seq) = self.aggregator_holds();
+            if distinct >= n || Instant::now() > deadline {
+                assert_eq!(distinct, n, "every passing the decoder stored is upstream");
+                assert_eq!(rows, n, "and none of them twice");
+                assert_eq!(max_seq, n, "edge seqs are contiguous: one per passing");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_ingest_then_restart_loses_nothing_and_duplicates_nothing() {
+    let mut w = World::new().await;
+    w.start_aggregator(0);
+    w.start_edge();
+    w.detect(20_000);
+    // Let some of it through, then pull the plug.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.aggregator_holds().0 < 2_000 {
+        assert!(Instant::now() < deadline, "nothing arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    w.edge.as_ref().unwrap().signal("KILL");
+    w.edge.as_mut().unwrap().wait_exit(Duration::from_secs(5));
+    w.detect(5_000); // the decoder keeps storing while the edge is dead
+    w.decoder_has_stored_everything().await;
+    w.start_edge();
+    w.assert_exactly_once(Duration::from_secs(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_and_a_restart_carries_on() {
+    let mut w = World::new().await;
+    w.start_aggregator(0);
+    w.start_edge();
+    w.detect(5_000);
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(60));
+    w.edge.as_ref().unwrap().signal("TERM");
+    let status = w.edge.as_mut().unwrap().wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    w.detect(1_000);
+    w.decoder_has_stored_everything().await;
+    w.start_edge();
+    w.assert_exactly_once(Duration::from_secs(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregator_outage_drains_after_it_comes_back() {
+    let mut w = World::new().await;
+    w.start_aggregator(0);
+    let port = w.agg_port();
+    w.start_edge();
+    w.detect(1_000);
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(60));
+    // The aggregator goes away (kill -9) while the race goes on.
+    w.aggregator.as_ref().unwrap().signal("KILL");
+    w.aggregator.as_mut().unwrap().wait_exit(Duration::from_secs(5));
+    w.detect(10_000);
+    w.decoder_has_stored_everything().await;
+    // Back on the same address, from its own store: the backlog drains.
+    w.start_aggregator(port);
+    w.assert_exactly_once(Duration::from_secs(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_50000_with_the_edge_stopped_for_3_seconds() {
+    let mut w = World::new().await;
+    w.start_aggregator(0);
+    w.start_edge();
+    w.detect(100);
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(60));
+    w.edge.as_ref().unwrap().signal("STOP");
+    w.detect(50_000);
+    std::thread::sleep(Duration::from_secs(3)); // the fault itself: the daemon frozen for 3 s
+    w.edge.as_ref().unwrap().signal("CONT");
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(90));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_reader_connection_is_rewound_and_a_reboot_opens_a_new_file() {
+    let mut w = World::new().await;
+    w.start_aggregator(0);
+    w.start_edge();
+    w.detect(500);
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(60));
+    w.reader.fault(Fault::DropMidFrame);
+    w.detect(500);
+    w.reader.fault(Fault::Garbage(b"\x00\x13\xfe garbage".to_vec()));
+    w.detect(500);
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(60));
+    w.reader.fault(Fault::Reboot);
+    w.detect(500);
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(60));
+    assert_eq!(w.reader.stats().session, 2, "the reboot opened file 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickle_is_uploaded_once() {
+    let mut w = World::new().await;
+    w.start_aggregator(0);
+    w.start_edge();
+    for _ in 0..5 {
+        w.detect(1);
+        w.decoder_has_stored_everything().await;
+        w.assert_exactly_once(Duration::from_secs(30));
+    }
+    // Idle for a while (the uplink's idle heartbeat is 5 s): nothing is sent again.
+    std::thread::sleep(Duration::from_secs(6));
+    w.assert_exactly_once(Duration::from_secs(1));
+    let fleet: Vec<aggregator::FleetEdge> =
+        reqwest::get(format!("{}/api/v1/fleet", w.agg_url)).await.unwrap().json().await.unwrap();
+    let finish = fleet.iter().find(|e| e.edge == "finish").unwrap();
+    assert_eq!(finish.counts.n_reads, 5);
+    assert_eq!(finish.counts.n_duplicates, 0, "nothing was uploaded twice");
+    assert_eq!(finish.acked_seq, 5);
+}
