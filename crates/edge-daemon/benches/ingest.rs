@@ -54,7 +54,7 @@ fn store_writer(dir: &Path, rows: &[NewRead]) -> f64 {
         );
         let t0 = Instant::now();
         for chunk in rows.chunks(50) {
-            w.tx.send(Batch { reads: chunk.to_vec(), ack: None }).await.unwrap();
+            w.tx.send(Batch { reads: chunk.to_vec(), ack: None, signals: Vec::new() }).await.unwrap();
         }
         let mut durable = w.durable.clone();
         durable.wait_for(|s| *s == rows.len() as u64).await.unwrap();

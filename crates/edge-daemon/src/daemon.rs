@@ -44,6 +44,8 @@ impl std::fmt::Debug for Options {
 pub enum DaemonError {
     #[error("opening the outbox at {path}: {source}")]
     Store { path: String, source: edge_store::StoreError },
+    #[error("register map {path}: {message}")]
+    RegisterMap { path: String, message: String },
 }
 
 /// The status of one reader, as crews see it.
@@ -83,6 +85,7 @@ pub struct EdgeStatus {
     pub uplink_error: Option<String>,
     pub last_sync_us: Option<i64>,
     pub disk_free_bytes: Option<u64>,
+    pub devices: Vec<crate::modbus::DeviceStatus>,
     pub alarms: Vec<String>,
 }
 
@@ -144,6 +147,15 @@ pub async fn start(
                 ..Default::default()
             })
             .collect(),
+        devices: edge
+            .devices
+            .iter()
+            .map(|d| crate::modbus::DeviceStatus {
+                id: d.id.clone(),
+                kind: format!("{:?}", d.kind),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     }));
 
@@ -182,6 +194,27 @@ pub async fn start(
         status.clone(),
         options.clock.clone(),
     )));
+
+    // Modbus devices: maps are read (and checked against the device's kind) before anything runs.
+    let leading_gun: crate::modbus::LeadingGun = Arc::default();
+    for d in &edge.devices {
+        let path =
+            if d.register_map.is_absolute() { d.register_map.clone() } else { options.base_dir.join(&d.register_map) };
+        let fail = |message: String| DaemonError::RegisterMap { path: path.display().to_string(), message };
+        let text = std::fs::read_to_string(&path).map_err(|e| fail(e.to_string()))?;
+        let name = path.display().to_string();
+        let map = event_config::modbus_map::parse_register_map(&name, &text).map_err(|e| fail(e.to_string()))?;
+        event_config::modbus_map::check_device_map(d, &name, &map).map_err(|e| fail(e.to_string()))?;
+        tasks.push(tokio::spawn(crate::modbus::run_device(
+            d.clone(),
+            map,
+            options.clock.clone(),
+            writer.tx.clone(),
+            status.clone(),
+            leading_gun.clone(),
+            shutdown.clone(),
+        )));
+    }
 
     let uplink_stats = Arc::new(UplinkStats::default());
     tasks.push(tokio::spawn(run_uplink(
@@ -281,7 +314,7 @@ async fn process_events(
                     }
                 }
                 // Backpressure: a full writer channel blocks here, then the link, then the reader.
-                if writer.send(Batch { reads: batch, ack }).await.is_err() {
+                if writer.send(Batch { reads: batch, ack, signals: Vec::new() }).await.is_err() {
                     return;
                 }
             }
@@ -375,6 +408,18 @@ async fn refresh_status(
             }
             if disk_free.is_some_and(|d| d < 200 * 1024 * 1024) {
                 alarms.push(format!("disk almost full: {} MiB free", disk_free.unwrap_or(0) / (1024 * 1024)));
+            }
+            for d in &st.devices {
+                if !d.connected {
+                    alarms.push(format!(
+                        "device {} not connected{}",
+                        d.id,
+                        d.last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+                    ));
+                }
+                if d.battery_soc.is_some_and(|soc| soc < 20) {
+                    alarms.push(format!("battery of {} at {}%", d.id, d.battery_soc.unwrap_or(0)));
+                }
             }
             for r in &st.readers {
                 if !r.connected {

@@ -6,6 +6,7 @@
 //!   sessions that report [`link::LinkEvent`]s (tag reads in reader time, clock samples,
 //!   malformed frames, guns, line health).
 //! - [`clock_sync`]: each reader's clock offset and drift from its clock samples; alarms.
+//! - [`modbus`]: start-gun input (gun times as signals), charge controller, race clock.
 //! - [`store_writer`]: the outbox's only owner, on its own thread: group commits, acks and
 //!   resume points only after durability, disk errors held in memory and retried loudly.
 //! - [`daemon`]: one edge box assembled from its edge file: links → clock correction → store
@@ -19,5 +20,6 @@
 pub mod clock_sync;
 pub mod daemon;
 pub mod link;
+pub mod modbus;
 pub mod store_writer;
 pub mod uplink;

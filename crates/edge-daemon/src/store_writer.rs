@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use edge_store::{NewRead, Outbox, StoreError};
+use edge_store::{NewRead, NewSignal, Outbox, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::link::ResumeTable;
@@ -26,6 +26,8 @@ use crate::link::ResumeTable;
 pub struct Batch {
     pub reads: Vec<NewRead>,
     pub ack: Option<oneshot::Sender<()>>,
+    /// Gun times seen by the edge itself (rare; stored after the reads of the same batch).
+    pub signals: Vec<NewSignal>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -143,6 +145,14 @@ fn writer_loop(
                         resume.advance(r.read.reader.as_str(), r.session, p);
                     }
                 }
+                for b in &pending {
+                    for sig in &b.signals {
+                        // A signal that fails to store is retried on the next commit via the failing path.
+                        if let Err(error) = outbox.append_signal(sig) {
+                            tracing::error!(%error, race = %sig.race, wave = %sig.wave, "ALARM: cannot store a gun time");
+                        }
+                    }
+                }
                 durable.send_replace(outbox.last_seq());
                 for b in pending.drain(..) {
                     if let Some(ack) = b.ack {
@@ -208,9 +218,11 @@ mod tests {
         let resume = ResumeTable::default();
         let w = StoreWriter::spawn(open_outbox(&path).unwrap(), resume.clone(), WriterConfig::default());
         let (ack_tx, ack_rx) = oneshot::channel();
-        w.tx.send(Batch { reads: (1..=100).map(read).collect(), ack: Some(ack_tx) }).await.unwrap();
+        w.tx.send(Batch { reads: (1..=100).map(read).collect(), ack: Some(ack_tx), signals: Vec::new() })
+            .await
+            .unwrap();
         // Overlap from a rewind: 91..=110, of which 91..=100 are already there.
-        w.tx.send(Batch { reads: (91..=110).map(read).collect(), ack: None }).await.unwrap();
+        w.tx.send(Batch { reads: (91..=110).map(read).collect(), ack: None, signals: Vec::new() }).await.unwrap();
         ack_rx.await.expect("acked once durable");
         let mut durable = w.durable.clone();
         durable.wait_for(|s| *s == 110).await.unwrap();

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use edge_store::{Outbox, StoredRead};
-use timing_wire::{Ack, Batch, ErrorBody, UPLINK_VERSION, WireRead};
+use edge_store::{Outbox, StoredRead, StoredSignal};
+use timing_wire::{Ack, Batch, ErrorBody, Signal, UPLINK_VERSION, WireRead};
 use tokio::sync::watch;
 
 use crate::link::{Backoff, EdgeClock};
@@ -127,16 +127,29 @@ async fn exchange_until_failure(
     let cursor_url = format!("{}/api/v1/edges/{}/cursor", config.url.trim_end_matches('/'), config.edge);
     let ack: Ack = answer(client.get(&cursor_url).bearer_auth(&config.token).send().await?).await?;
     let mut cursor = ack.acked_seq;
+    let mut signal_cursor = ack.acked_signal_seq;
     note_ack(outbox, stats, clock, ack).await?;
     let ingest_url = format!("{}/api/v1/ingest", config.url.trim_end_matches('/'));
     // One request in flight while the next batch is read and encoded.
     let mut in_flight: Option<(u64, tokio::task::JoinHandle<Result<Ack, UplinkError>>)> = None;
     loop {
         let rows = read_after(outbox, cursor, config.batch_max).await?;
+        // Signals (gun times) ride along until acknowledged; repeats are harmless upstream.
+        let signals = signals_after(outbox, signal_cursor).await?;
+        if rows.is_empty() && !signals.is_empty() && in_flight.is_none() {
+            let batch = Batch { v: UPLINK_VERSION, edge: config.edge.clone(), reads: Vec::new(), signals };
+            stats.n_requests.fetch_add(1, Ordering::Relaxed);
+            let ack: Ack =
+                answer(client.post(&ingest_url).bearer_auth(&config.token).json(&batch).send().await?).await?;
+            signal_cursor = signal_cursor.max(ack.acked_signal_seq);
+            note_ack(outbox, stats, clock, ack).await?;
+            continue;
+        }
         if rows.is_empty() {
             if let Some((end, req)) = in_flight.take() {
                 let ack = req.await.map_err(|e| UplinkError::Refused { status: 0, body: e.to_string() })??;
                 cursor = settle(ack, end, cursor);
+                signal_cursor = signal_cursor.max(ack.acked_signal_seq);
                 note_ack(outbox, stats, clock, ack).await?;
                 continue;
             }
@@ -146,12 +159,8 @@ async fn exchange_until_failure(
             continue;
         }
         let end = rows.last().expect("not empty").seq;
-        let batch = Batch {
-            v: UPLINK_VERSION,
-            edge: config.edge.clone(),
-            reads: rows.iter().map(wire).collect(),
-            signals: Vec::new(),
-        };
+        let batch =
+            Batch { v: UPLINK_VERSION, edge: config.edge.clone(), reads: rows.iter().map(wire).collect(), signals };
         let n = batch.reads.len() as u64;
         let req = client.post(&ingest_url).bearer_auth(&config.token).json(&batch);
         stats.n_requests.fetch_add(1, Ordering::Relaxed);
@@ -161,6 +170,7 @@ async fn exchange_until_failure(
         if let Some((prev_end, prev)) = in_flight.replace((end, handle)) {
             let ack = prev.await.map_err(|e| UplinkError::Refused { status: 0, body: e.to_string() })??;
             let settled = settle(ack, prev_end, cursor);
+            signal_cursor = signal_cursor.max(ack.acked_signal_seq);
             note_ack(outbox, stats, clock, ack).await?;
             if settled < prev_end {
                 // The aggregator is missing something before this batch: resend from its cursor.
@@ -192,7 +202,8 @@ async fn note_ack(
         // An aggregator behind our own cursor (restored from an older state) never moves it back;
         // the resend happens from its cursor all the same.
         let upto = ack.acked_seq.min(o.last_seq());
-        o.set_acked(upto)
+        o.set_acked(upto)?;
+        o.set_acked_signals(ack.acked_signal_seq)
     })
     .await
     .map_err(|e| UplinkError::Refused { status: 0, body: e.to_string() })??;
@@ -211,6 +222,26 @@ async fn read_after(
     .await
     .map_err(|e| UplinkError::Refused { status: 0, body: e.to_string() })??;
     Ok(rows)
+}
+
+async fn signals_after(outbox: &Arc<std::sync::Mutex<Outbox>>, after: u64) -> Result<Vec<Signal>, UplinkError> {
+    let outbox = outbox.clone();
+    let rows: Vec<StoredSignal> = tokio::task::spawn_blocking(move || {
+        outbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner).signals_after(after, 100)
+    })
+    .await
+    .map_err(|e| UplinkError::Refused { status: 0, body: e.to_string() })??;
+    Ok(rows
+        .into_iter()
+        .map(|s| Signal::GunTime {
+            seq: s.seq,
+            race: s.signal.race,
+            wave: s.signal.wave,
+            at_us: s.signal.at.as_micros(),
+            source: s.signal.source,
+            jitter_us: s.signal.jitter_us,
+        })
+        .collect())
 }
 
 fn wire(r: &StoredRead) -> WireRead {

@@ -26,7 +26,10 @@ use timing_core::{ChipId, Line, PointId, Read, ReaderId, Rssi, Timestamp};
 
 /// Schema migrations, in order; SQL lives in `migrations/`.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../migrations/001_reads.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/001_reads.sql")),
+        M::up(include_str!("../migrations/002_signals.sql")),
+    ])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,26 @@ pub struct Appended {
     pub n_stored: usize,
     /// Replays of passings already stored, dropped.
     pub n_duplicates: usize,
+}
+
+/// A gun time seen by the edge itself (a start-gun contact), to be sent like a read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSignal {
+    pub race: String,
+    pub wave: String,
+    pub at: Timestamp,
+    /// `modbus:<device>:<channel>`.
+    pub source: String,
+    /// How uncertain `at` is (half the polling interval).
+    pub jitter_us: i64,
+    pub received_at: Timestamp,
+}
+
+/// A stored signal with its signal sequence number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSignal {
+    pub seq: u64,
+    pub signal: NewSignal,
 }
 
 /// Reads not yet acknowledged upstream.
@@ -260,6 +283,56 @@ impl Outbox {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok(Backlog { n_reads: n as u64, oldest_received_at: oldest.map(Timestamp::from_micros) })
+    }
+
+    /// Stores a signal durably and returns its signal seq.
+    pub fn append_signal(&mut self, s: &NewSignal) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let last: i64 = tx.query_row("SELECT last_signal_seq FROM outbox_state WHERE id = 1", [], |r| r.get(0))?;
+        let seq = last + 1;
+        tx.execute(
+            "INSERT INTO signals (seq, kind, race, wave, at_us, source, jitter_us, received_at_us) VALUES (?1, 'gun_time', ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![seq, s.race, s.wave, s.at.as_micros(), s.source, s.jitter_us, s.received_at.as_micros()],
+        )?;
+        tx.execute("UPDATE outbox_state SET last_signal_seq = ?1 WHERE id = 1", params![seq])?;
+        tx.commit()?;
+        Ok(seq as u64)
+    }
+
+    /// Signals with a seq above `after`, in order.
+    pub fn signals_after(&self, after: u64, limit: usize) -> Result<Vec<StoredSignal>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, race, wave, at_us, source, jitter_us, received_at_us FROM signals WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after as i64, limit as i64], |r| {
+            Ok(StoredSignal {
+                seq: r.get::<_, i64>(0)? as u64,
+                signal: NewSignal {
+                    race: r.get(1)?,
+                    wave: r.get(2)?,
+                    at: Timestamp::from_micros(r.get(3)?),
+                    source: r.get(4)?,
+                    jitter_us: r.get(5)?,
+                    received_at: Timestamp::from_micros(r.get(6)?),
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The signal cursor upstream.
+    pub fn acked_signals(&self) -> Result<u64, StoreError> {
+        let v: i64 = self.conn.query_row("SELECT acked_signal_seq FROM outbox_state WHERE id = 1", [], |r| r.get(0))?;
+        Ok(v as u64)
+    }
+
+    /// Moves the signal cursor forward (never back).
+    pub fn set_acked_signals(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE outbox_state SET acked_signal_seq = ?1 WHERE id = 1 AND acked_signal_seq < ?1 AND ?1 <= last_signal_seq",
+            params![seq as i64],
+        )?;
+        Ok(())
     }
 
     /// The highest passing number stored for a reader's session: where a rewind starts.

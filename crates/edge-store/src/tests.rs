@@ -190,3 +190,31 @@ fn a_second_handle_reads_and_acks_while_the_first_appends() {
     let o = Outbox::open(&path).unwrap();
     assert_eq!((o.last_seq(), o.acked()), (4, 2));
 }
+
+#[test]
+fn signals_have_their_own_series_and_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edge.sqlite");
+    let gun = |w: &str, us: i64| NewSignal {
+        race: "marathon".into(),
+        wave: w.into(),
+        at: Timestamp::from_micros(us),
+        source: "modbus:start-gun:0".into(),
+        jitter_us: 5_000,
+        received_at: Timestamp::from_micros(us + 10_000),
+    };
+    {
+        let mut o = Outbox::open(&path).unwrap();
+        o.append(&[read("E1", 1, "r", Some(1), None)]).unwrap();
+        assert_eq!(o.append_signal(&gun("sas1", 100)).unwrap(), 1);
+        assert_eq!(o.append_signal(&gun("sas2", 200)).unwrap(), 2);
+        o.set_acked_signals(1).unwrap();
+        o.set_acked_signals(9).unwrap(); // beyond the last: ignored
+    }
+    let o = Outbox::open(&path).unwrap();
+    assert_eq!(o.acked_signals().unwrap(), 1);
+    let pending = o.signals_after(1, 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].seq, pending[0].signal.clone()), (2, gun("sas2", 200)));
+    assert_eq!(o.last_seq(), 1, "reads keep their own series");
+}

@@ -57,6 +57,8 @@ struct World {
     aggregator: Option<Proc>,
     edge: Option<Proc>,
     reader: ReaderHandle,
+    /// A start-gun input module, when the test wires one.
+    gun: Option<firmware_sim::modbus::DeviceHandle>,
     clock: SharedClock,
     n_detections: u64,
 }
@@ -96,6 +98,7 @@ impl World {
             aggregator: None,
             edge: None,
             reader,
+            gun: None,
             clock,
             n_detections: 0,
             dir,
@@ -114,9 +117,46 @@ impl World {
                  [store]\npath = \"{}\"\n[status]\nlisten = \"127.0.0.1:0\"\n\
                  [[readers]]\nid = \"finish-main\"\nline = \"main\"\nprotocol = \"raceresult\"\ntransport = \"tcp\"\naddress = \"{addr}\"\n",
                 store.display()
-            ),
+            ) + &self.gun_section(),
         )
         .unwrap();
+    }
+
+    fn gun_section(&self) -> String {
+        match &self.gun {
+            None => String::new(),
+            Some(g) => format!(
+                "[[devices]]\nid = \"start-gun\"\nkind = \"digital_input\"\ntransport = \"tcp\"\naddress = \"{}\"\n\
+                 register_map = \"{}\"\npoll_ms = 10\nstart_guns = [{{ channel = 0, waves = [\"marathon/sas1\"] }}, {{ channel = 1, waves = [\"10k/sas1\", \"10k/sas2\"] }}]\n",
+                g.local_addr().unwrap(),
+                repo().join("hardware/modbus/adam-6050.toml").display()
+            ),
+        }
+    }
+
+    async fn wire_start_gun(&mut self) {
+        let text = std::fs::read_to_string(repo().join("hardware/modbus/adam-6050.toml")).unwrap();
+        let map = event_config::modbus_map::parse_register_map("adam-6050.toml", &text).unwrap();
+        let spec = firmware_sim::modbus::DeviceSpec {
+            id: "start-gun".into(),
+            kind: event_config::edge::DeviceKind::DigitalInput,
+            unit: 1,
+            map,
+            endpoint: firmware_sim::modbus::ModbusEndpoint::Tcp("127.0.0.1:0".parse().unwrap()),
+        };
+        self.gun = Some(firmware_sim::modbus::spawn_device(spec, self.clock.clone()).await.unwrap());
+    }
+
+    /// (race, wave, at_us, jitter_us) of every gun signal the aggregator stored.
+    fn aggregator_guns(&self) -> Vec<(String, String, i64, i64)> {
+        let c =
+            rusqlite::Connection::open_with_flags(&self.agg_db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        let mut st = c.prepare("SELECT race, wave, at_us, jitter_us FROM signals ORDER BY race, wave").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
     }
 
     /// Starts the aggregator on a free port (or on `port`, to come back where it was).
@@ -329,4 +369,38 @@ async fn a_trickle_is_uploaded_once() {
     assert_eq!(finish.counts.n_reads, 5);
     assert_eq!(finish.counts.n_duplicates, 0, "nothing was uploaded twice");
     assert_eq!(finish.acked_seq, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_gun_contact_becomes_gun_times_upstream_exactly_once() {
+    let mut w = World::new().await;
+    w.wire_start_gun().await;
+    w.start_aggregator(0);
+    w.start_edge();
+    // The edge is polling once reads flow; then the marathon gun, then the 10 km gun.
+    w.detect(10);
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(30));
+    let gun = w.gun.as_ref().unwrap();
+    let before = w.clock.now();
+    gun.pulse(0, Duration::from_millis(200));
+    gun.pulse(1, Duration::from_millis(200));
+    let after = w.clock.now() + Elapsed::from_millis(300);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let guns = loop {
+        let g = w.aggregator_guns();
+        if g.len() >= 3 || Instant::now() > deadline {
+            break g;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let waves: Vec<(&str, &str)> = guns.iter().map(|g| (g.0.as_str(), g.1.as_str())).collect();
+    assert_eq!(waves, vec![("10k", "sas1"), ("10k", "sas2"), ("marathon", "sas1")], "one gun time per wave, once");
+    for (_, _, at, jitter) in &guns {
+        assert!(
+            *at >= before.as_micros() - jitter && *at <= after.as_micros(),
+            "the gun time is where the contact closed"
+        );
+        assert!(*jitter > 0 && *jitter < 1_000_000, "jitter is half a polling interval: {jitter}");
+    }
 }
