@@ -56,7 +56,9 @@ struct World {
     agg_url: String,
     aggregator: Option<Proc>,
     edge: Option<Proc>,
-    reader: ReaderHandle,
+    reader: Option<ReaderHandle>,
+    reader_spec: ReaderSpec,
+    serial: bool,
     /// A start-gun input module, when the test wires one.
     gun: Option<firmware_sim::modbus::DeviceHandle>,
     clock: SharedClock,
@@ -65,6 +67,12 @@ struct World {
 
 impl World {
     async fn new() -> World {
+        World::with_reader(false).await
+    }
+
+    /// With `serial`, the decoder sits on a serial line (a pty at a stable path) and keeps its
+    /// passing file on disk, so it can be unplugged and plugged back.
+    async fn with_reader(serial: bool) -> World {
         let dir = tempfile::tempdir().unwrap();
         let event_text = std::fs::read_to_string(repo().join("config/demo/event.toml")).unwrap();
         let event = event_config::parse_event("demo", &event_text).unwrap();
@@ -72,19 +80,19 @@ impl World {
         let participants = dir.path().join("participants.csv");
         std::fs::write(&participants, &race.participants_csv).unwrap();
         let clock: SharedClock = Arc::new(SystemClock);
-        let reader = spawn(
-            ReaderSpec {
-                id: "finish-main".into(),
-                protocol: event_config::edge::Protocol::Raceresult,
-                endpoint: Endpoint::Listen("127.0.0.1:0".parse().unwrap()),
-                clock: ReaderClock::exact(),
-                time_zone: "Europe/Paris".parse().unwrap(),
-                store: None,
+        let reader_spec = ReaderSpec {
+            id: "finish-main".into(),
+            protocol: event_config::edge::Protocol::Raceresult,
+            endpoint: if serial {
+                Endpoint::Serial { link: dir.path().join("tty/finish-main") }
+            } else {
+                Endpoint::Listen("127.0.0.1:0".parse().unwrap())
             },
-            clock.clone(),
-        )
-        .await
-        .unwrap();
+            clock: ReaderClock::exact(),
+            time_zone: "Europe/Paris".parse().unwrap(),
+            store: serial.then(|| dir.path().join("decoder-passings.txt")),
+        };
+        let reader = spawn(reader_spec.clone(), clock.clone()).await.unwrap();
         // The event folder the processes see: the demo's event, and one edge at the finish.
         let event_dir = dir.path().join("event");
         std::fs::create_dir_all(&event_dir).unwrap();
@@ -97,7 +105,9 @@ impl World {
             agg_url: String::new(),
             aggregator: None,
             edge: None,
-            reader,
+            reader: Some(reader),
+            reader_spec,
+            serial,
             gun: None,
             clock,
             n_detections: 0,
@@ -107,15 +117,36 @@ impl World {
         w
     }
 
+    fn reader(&self) -> &ReaderHandle {
+        self.reader.as_ref().expect("the decoder is plugged in")
+    }
+
+    /// Unplugs the decoder (its pty disappears with it).
+    async fn unplug_reader(&mut self) {
+        self.reader.take().expect("plugged").shutdown().await;
+    }
+
+    /// Plugs it back: a power cycle, so a new passing file, the old ones kept.
+    async fn plug_reader(&mut self) {
+        self.reader = Some(spawn(self.reader_spec.clone(), self.clock.clone()).await.unwrap());
+    }
+
     fn write_edge_file(&self, url: &str) {
-        let addr = self.reader.local_addr().unwrap();
+        let link = if self.serial {
+            format!(
+                "transport = \"serial\"\ndevice = \"{}\"\nbaud = 19200\n",
+                self.dir.path().join("tty/finish-main").display()
+            )
+        } else {
+            format!("transport = \"tcp\"\naddress = \"{}\"\n", self.reader().local_addr().unwrap())
+        };
         let store = self.dir.path().join("edge.sqlite");
         std::fs::write(
             &self.edge_file,
             format!(
                 "[edge]\nid = \"finish\"\npoint = \"finish\"\n[uplink]\nurl = \"{url}\"\ntoken_env = \"RACETIME_EDGE_TOKEN_FINISH\"\n\
                  [store]\npath = \"{}\"\n[status]\nlisten = \"127.0.0.1:0\"\n\
-                 [[readers]]\nid = \"finish-main\"\nline = \"main\"\nprotocol = \"raceresult\"\ntransport = \"tcp\"\naddress = \"{addr}\"\n",
+                 [[readers]]\nid = \"finish-main\"\nline = \"main\"\nprotocol = \"raceresult\"\n{link}",
                 store.display()
             ) + &self.gun_section(),
         )
@@ -210,7 +241,7 @@ impl World {
         let now = self.clock.now();
         for _ in 0..n {
             let k = self.n_detections;
-            self.reader.detect(Detection {
+            self.reader().detect(Detection {
                 chip: format!("F{k:011X}"),
                 at: now + Elapsed::from_micros(k as i64),
                 antenna: 1 + (k % 4) as u16,
@@ -222,7 +253,7 @@ impl World {
 
     /// Passings the decoder stored (crossings close after a second of quiet).
     async fn decoder_has_stored_everything(&self) {
-        tokio::time::timeout(Duration::from_secs(30), self.reader.wait_for_records(self.n_detections))
+        tokio::time::timeout(Duration::from_secs(30), self.reader().wait_for_records(self.n_detections))
             .await
             .expect("the decoder stores its passings");
     }
@@ -337,17 +368,17 @@ async fn a_dropped_reader_connection_is_rewound_and_a_reboot_opens_a_new_file() 
     w.detect(500);
     w.decoder_has_stored_everything().await;
     w.assert_exactly_once(Duration::from_secs(60));
-    w.reader.fault(Fault::DropMidFrame);
+    w.reader().fault(Fault::DropMidFrame);
     w.detect(500);
-    w.reader.fault(Fault::Garbage(b"\x00\x13\xfe garbage".to_vec()));
-    w.detect(500);
-    w.decoder_has_stored_everything().await;
-    w.assert_exactly_once(Duration::from_secs(60));
-    w.reader.fault(Fault::Reboot);
+    w.reader().fault(Fault::Garbage(b"\x00\x13\xfe garbage".to_vec()));
     w.detect(500);
     w.decoder_has_stored_everything().await;
     w.assert_exactly_once(Duration::from_secs(60));
-    assert_eq!(w.reader.stats().session, 2, "the reboot opened file 2");
+    w.reader().fault(Fault::Reboot);
+    w.detect(500);
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(60));
+    assert_eq!(w.reader().stats().session, 2, "the reboot opened file 2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,4 +434,23 @@ async fn a_start_gun_contact_becomes_gun_times_upstream_exactly_once() {
         );
         assert!(*jitter > 0 && *jitter < 1_000_000, "jitter is half a polling interval: {jitter}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serial_decoder_unplugged_and_plugged_back_loses_nothing() {
+    let mut w = World::with_reader(true).await;
+    w.start_aggregator(0);
+    w.start_edge();
+    w.detect(300);
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(30));
+    // The cable comes out: the tty vanishes; the edge keeps trying to open it.
+    w.unplug_reader().await;
+    assert!(!w.dir.path().join("tty/finish-main").exists());
+    // Back in, after a power cycle: a new passing file, more passings.
+    w.plug_reader().await;
+    assert_eq!(w.reader().stats().session, 2);
+    w.detect(300);
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(60));
 }
