@@ -222,8 +222,13 @@ impl World {
     }
 
     fn start_edge(&mut self) {
+        self.start_edge_with(&[]);
+    }
+
+    fn start_edge_with(&mut self, env: &[(&str, String)]) {
         self.write_edge_file(&self.agg_url.clone());
         let child = Command::new(env!("CARGO_BIN_EXE_racetime"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .args(["edge", "--config"])
             .arg(&self.edge_file)
             .env("RACETIME_EDGE_TOKEN_FINISH", TOKEN)
@@ -452,5 +457,47 @@ async fn a_serial_decoder_unplugged_and_plugged_back_loses_nothing() {
     assert_eq!(w.reader().stats().session, 2);
     w.detect(300);
     w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(60));
+}
+
+/// Builds the disk-full shim (`tests/shims/disk_full.c`) with the system C compiler.
+fn disk_full_shim(dir: &std::path::Path) -> PathBuf {
+    let so = dir.join("disk_full.so");
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/shims/disk_full.c");
+    let ok = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .arg("-ldl")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "building the disk-full shim needs a C compiler (cc)");
+    so
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_holds_reads_in_memory_and_loses_none_when_space_returns() {
+    let mut w = World::new().await;
+    w.start_aggregator(0);
+    let shim = disk_full_shim(w.dir.path());
+    let flag = w.dir.path().join("disk-is-full");
+    w.start_edge_with(&[
+        ("LD_PRELOAD", shim.display().to_string()),
+        ("DISK_FULL_WHILE", flag.display().to_string()),
+        ("DISK_FULL_MATCH", "edge.sqlite".to_string()),
+    ]);
+    w.detect(500);
+    w.decoder_has_stored_everything().await;
+    w.assert_exactly_once(Duration::from_secs(30));
+    // The disk fills up while passings keep coming.
+    std::fs::write(&flag, b"").unwrap();
+    w.detect(2_000);
+    w.decoder_has_stored_everything().await;
+    // Nothing new can reach the outbox, so nothing new goes upstream; nothing is dropped either.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(w.aggregator_holds().0, 500, "reads held, not half-written");
+    // Space is back: every held read is committed and sent, once.
+    std::fs::remove_file(&flag).unwrap();
     w.assert_exactly_once(Duration::from_secs(60));
 }
