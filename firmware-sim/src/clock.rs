@@ -108,6 +108,32 @@ impl Clock for ManualClock {
     }
 }
 
+/// The machine's clock plus a step read from a file (microseconds, as text; missing = 0):
+/// lets a test step a running process's clock forward and back, as NTP or a crew might.
+#[derive(Clone, Debug)]
+pub struct SteppedClock {
+    path: std::path::PathBuf,
+}
+
+impl SteppedClock {
+    pub fn new(path: impl Into<std::path::PathBuf>) -> SteppedClock {
+        SteppedClock { path: path.into() }
+    }
+    /// Sets the step every process reading `path` sees from now on.
+    pub fn step_file(path: &std::path::Path, step: Elapsed) -> std::io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, step.as_micros().to_string())?;
+        std::fs::rename(tmp, path)
+    }
+}
+
+impl Clock for SteppedClock {
+    fn now(&self) -> Timestamp {
+        let step = std::fs::read_to_string(&self.path).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0);
+        SystemClock.now() + Elapsed::from_micros(step)
+    }
+}
+
 /// A reader's clock: true time plus an offset and a linear drift (parts per million), the way a
 /// decoder's crystal wanders from UTC after it was last set.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -223,8 +223,9 @@ pub struct EdgeArgs {
     /// The edge file (`config/<event>/edge-<box>.toml`); its folder holds the event.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// Run on a simulated race clock (`SIM_US@WALL_USxSPEED`, printed by `racetime sim`) instead
-    /// of the system clock: for simulations and demos only.
+    /// Run on a simulated race clock (`SIM_US@WALL_USxSPEED`, printed by `racetime sim`), or on
+    /// the system clock stepped by the microseconds in a file (`file:PATH`), instead of the system
+    /// clock: for simulations, demos and fault tests only.
     #[arg(long)]
     pub sim_clock: Option<String>,
 }

@@ -22,6 +22,9 @@ pub fn run(args: &EdgeArgs) -> anyhow::Result<()> {
         Some(EdgeAction::Status) => rt.block_on(print_status(&edge.status_listen)),
         None => {
             let clock: edge_daemon::link::EdgeClock = match &args.sim_clock {
+                Some(spec) if spec.starts_with("file:") => {
+                    std::sync::Arc::new(firmware_sim::clock::SteppedClock::new(spec.trim_start_matches("file:")))
+                }
                 Some(spec) => {
                     std::sync::Arc::new(firmware_sim::clock::AcceleratedClock::parse(spec).map_err(InputError)?)
                 }
