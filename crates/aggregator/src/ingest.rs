@@ -110,6 +110,24 @@ pub(crate) async fn post_batch(State(state): State<AppState>, request: Request) 
     result.map(Json)
 }
 
+/// `POST /api/v1/telemetry`: an edge's status, kept (latest only) for the fleet page.
+pub(crate) async fn post_telemetry(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let edge = authenticate(&state, request.headers())?;
+    let body = Bytes::from_request(request, &state).await.map_err(|r| ApiError::body(r, 1 << 20))?;
+    let t: timing_wire::Telemetry =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("malformed telemetry: {e}")))?;
+    timing_wire::check_version(t.v).map_err(ApiError::BadRequest)?;
+    if let Err(error) = check_edge(&state.shared.scope, &edge, &t.edge) {
+        state.count_refusal(&edge);
+        return Err(error);
+    }
+    state.set_telemetry(&edge, t);
+    Ok(Json(serde_json::json!({ "v": UPLINK_VERSION })))
+}
+
 /// `GET /api/v1/edges/{id}/cursor`.
 pub(crate) async fn get_cursor(
     State(state): State<AppState>,

@@ -118,6 +118,8 @@ struct Shared {
     /// One per edge of the event (a fixed set, so no lock).
     counters: BTreeMap<String, EdgeCounters>,
     n_unauthenticated: AtomicU64,
+    /// The latest telemetry of each edge.
+    telemetry: Mutex<BTreeMap<String, timing_wire::Telemetry>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -150,6 +152,7 @@ impl AppState {
                 published,
                 counters,
                 n_unauthenticated: AtomicU64::new(0),
+                telemetry: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -199,6 +202,15 @@ impl AppState {
         self.shared.n_unauthenticated.load(Ordering::Relaxed)
     }
 
+    fn set_telemetry(&self, edge: &str, t: timing_wire::Telemetry) {
+        self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).insert(edge.to_string(), t);
+    }
+
+    /// The latest telemetry an edge sent, if any.
+    pub fn telemetry(&self, edge: &str) -> Option<timing_wire::Telemetry> {
+        self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).get(edge).cloned()
+    }
+
     fn count_refusal(&self, edge: &str) {
         if let Some(c) = self.shared.counters.get(edge) {
             c.n_refusals.fetch_add(1, Ordering::Relaxed);
@@ -223,6 +235,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/ingest", post(ingest::post_batch))
         .route("/api/v1/edges/{id}/cursor", get(ingest::get_cursor))
         .route("/api/v1/fleet", get(fleet))
+        .route("/api/v1/telemetry", post(ingest::post_telemetry))
         .fallback(ingest::no_route)
         .method_not_allowed_fallback(ingest::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -230,12 +243,14 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// One edge as the fleet page shows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FleetEdge {
     pub edge: String,
     pub acked_seq: u64,
     pub acked_signal_seq: u64,
     pub counts: EdgeCounts,
+    /// The edge's own status as it last reported it (readers, backlog, battery, alarms).
+    pub telemetry: Option<timing_wire::Telemetry>,
 }
 
 /// `GET /api/v1/fleet`: every edge of the event with its cursor and counters (read-only).
@@ -252,6 +267,7 @@ async fn fleet(axum::extract::State(state): axum::extract::State<AppState>) -> a
                 acked_seq: c.acked_seq,
                 acked_signal_seq: c.acked_signal_seq,
                 counts: state.edge_counts(edge).unwrap_or_default(),
+                telemetry: state.telemetry(edge),
             }
         })
         .collect();

@@ -120,6 +120,7 @@ pub async fn start(
     token: String,
     options: Options,
 ) -> Result<Edge, DaemonError> {
+    let token_for_telemetry = token.clone();
     let outbox_path =
         if edge.store_path.is_absolute() { edge.store_path.clone() } else { options.base_dir.join(&edge.store_path) };
     let outbox = open_outbox(&outbox_path)
@@ -228,6 +229,14 @@ pub async fn start(
         outbox_path.clone(),
         writer.durable.clone(),
         uplink_stats.clone(),
+        options.clock.clone(),
+        shutdown.clone(),
+    )));
+    tasks.push(tokio::spawn(push_telemetry(
+        edge.uplink_url.clone(),
+        edge.id.clone(),
+        token_for_telemetry,
+        status.clone(),
         options.clock.clone(),
         shutdown.clone(),
     )));
@@ -453,4 +462,37 @@ pub fn status_app(status: Arc<Mutex<EdgeStatus>>) -> axum::Router {
             async move { axum::Json(status.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()) }
         }),
     )
+}
+
+/// Every few seconds, the status to the aggregator (best effort: the reads never depend on it).
+async fn push_telemetry(
+    url: String,
+    edge: String,
+    token: String,
+    status: Arc<Mutex<EdgeStatus>>,
+    clock: EdgeClock,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Ok(client) = reqwest::Client::builder().timeout(Duration::from_secs(5)).build() else { return };
+    let endpoint = format!("{}/api/v1/telemetry", url.trim_end_matches('/'));
+    loop {
+        let body = {
+            let st = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            timing_wire::Telemetry {
+                v: timing_wire::UPLINK_VERSION,
+                edge: edge.clone(),
+                at_us: clock.now().as_micros(),
+                status: serde_json::to_value(st).unwrap_or_default(),
+            }
+        };
+        match client.post(&endpoint).bearer_auth(&token).json(&body).send().await {
+            Ok(r) if !r.status().is_success() => tracing::debug!(status = %r.status(), "telemetry refused"),
+            Err(error) => tracing::debug!(%error, "telemetry not sent"),
+            Ok(_) => {}
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(3)) => {}
+            _ = shutdown.wait_for(|d| *d) => return,
+        }
+    }
 }

@@ -405,6 +405,11 @@ async fn a_trickle_is_uploaded_once() {
     assert_eq!(finish.counts.n_reads, 5);
     assert_eq!(finish.counts.n_duplicates, 0, "nothing was uploaded twice");
     assert_eq!(finish.acked_seq, 5);
+    // The edge's own status arrives as telemetry: its reader, connected, with the reads counted.
+    let t = finish.telemetry.as_ref().expect("telemetry within a few seconds");
+    assert_eq!(t.status["readers"][0]["id"], "finish-main");
+    assert_eq!(t.status["readers"][0]["connected"], true);
+    assert_eq!(t.status["readers"][0]["n_reads"], 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -184,6 +184,18 @@ pub struct Ack {
     pub acked_signal_seq: u64,
 }
 
+/// An edge's status, pushed every few seconds (`POST /api/v1/telemetry`), shown on the fleet page.
+/// The status itself is the edge's own status document, passed through as JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    pub v: u16,
+    pub edge: String,
+    /// The edge's clock when it sent this.
+    pub at_us: i64,
+    pub status: serde_json::Value,
+}
+
 /// An error body: every 4xx/5xx answer carries one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
