@@ -474,7 +474,7 @@ async fn push_telemetry(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let Ok(client) = reqwest::Client::builder().timeout(Duration::from_secs(5)).build() else { return };
-    let endpoint = format!("{}/api/v1/telemetry", url.trim_end_matches('/'));
+    let endpoint = format!("{}/api/v1/telemetry", crate::uplink::http_base(&url));
     loop {
         let body = {
             let st = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();

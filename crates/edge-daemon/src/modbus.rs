@@ -128,25 +128,33 @@ pub async fn run_device(
             let mut previous: Option<(Timestamp, DigitalInputs)> = None;
             loop {
                 let sent = clock.now();
-                if dev.kind == DeviceKind::ClockDisplay {
-                    let lead = *leading_gun.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    if let Some(gun) = lead {
-                        let elapsed = sent.since(gun).max(Elapsed::ZERO);
-                        let frame = ClockDisplayFrame {
-                            elapsed,
-                            mode: reader_protocol::modbus::DisplayMode::Running,
-                            brightness_percent: 100,
-                        };
-                        for block in frame.encode(&map).map_err(|e| PollError::Value(e.to_string()))? {
-                            ctx.write_multiple_registers(block.start, &block.values)
-                                .await?
-                                .map_err(PollError::Exception)?;
+                let exchange = async {
+                    if dev.kind == DeviceKind::ClockDisplay {
+                        let lead = *leading_gun.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        if let Some(gun) = lead {
+                            let elapsed = sent.since(gun).max(Elapsed::ZERO);
+                            let frame = ClockDisplayFrame {
+                                elapsed,
+                                mode: reader_protocol::modbus::DisplayMode::Running,
+                                brightness_percent: 100,
+                            };
+                            for block in frame.encode(&map).map_err(|e| PollError::Value(e.to_string()))? {
+                                ctx.write_multiple_registers(block.start, &block.values)
+                                    .await?
+                                    .map_err(PollError::Exception)?;
+                            }
+                            set(&|d| d.clock_shows_s = Some(elapsed.as_micros() / 1_000_000));
                         }
-                        set(&|d| d.clock_shows_s = Some(elapsed.as_micros() / 1_000_000));
+                    } else {
+                        poll(&mut ctx, &map, &mut image).await?;
                     }
-                } else {
-                    poll(&mut ctx, &map, &mut image).await?;
-                }
+                    Ok::<(), PollError>(())
+                };
+                // A device that never answers (wrong baud rate, unit id or wiring) must not hang the poller.
+                let limit = (poll_every * 3).max(Duration::from_secs(2));
+                tokio::time::timeout(limit, exchange).await.map_err(|_| {
+                    PollError::Connect(format!("no answer within {limit:?}: check the baud rate, unit id and wiring"))
+                })??;
                 let received = clock.now();
                 let at = sent + Elapsed::from_micros(received.since(sent).as_micros() / 2);
                 set(&|d| d.n_polls += 1);

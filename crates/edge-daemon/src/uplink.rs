@@ -124,12 +124,14 @@ async fn exchange_until_failure(
     stats: &UplinkStats,
     clock: &EdgeClock,
 ) -> Result<(), UplinkError> {
-    let cursor_url = format!("{}/api/v1/edges/{}/cursor", config.url.trim_end_matches('/'), config.edge);
+    // The uplink speaks HTTP(S); `ws://`/`wss://` URLs name the same aggregator.
+    let base = http_base(&config.url);
+    let cursor_url = format!("{base}/api/v1/edges/{}/cursor", config.edge);
     let ack: Ack = answer(client.get(&cursor_url).bearer_auth(&config.token).send().await?).await?;
     let mut cursor = ack.acked_seq;
     let mut signal_cursor = ack.acked_signal_seq;
     note_ack(outbox, stats, clock, ack).await?;
-    let ingest_url = format!("{}/api/v1/ingest", config.url.trim_end_matches('/'));
+    let ingest_url = format!("{base}/api/v1/ingest");
     // One request in flight while the next batch is read and encoded.
     let mut in_flight: Option<(u64, tokio::task::JoinHandle<Result<Ack, UplinkError>>)> = None;
     loop {
@@ -178,6 +180,18 @@ async fn exchange_until_failure(
                 cursor = settled;
             }
         }
+    }
+}
+
+/// The aggregator's HTTP base URL (TLS with rustls for `https`/`wss`).
+pub fn http_base(url: &str) -> String {
+    let url = url.trim_end_matches('/');
+    if let Some(rest) = url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else if let Some(rest) = url.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else {
+        url.to_string()
     }
 }
 
@@ -269,6 +283,13 @@ async fn answer<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_urls_name_the_same_aggregator() {
+        assert_eq!(http_base("wss://agg.example:443/"), "https://agg.example:443");
+        assert_eq!(http_base("ws://127.0.0.1:7878"), "http://127.0.0.1:7878");
+        assert_eq!(http_base("https://agg.example"), "https://agg.example");
+    }
 
     #[test]
     fn a_short_ack_rewinds_the_cursor_to_the_aggregator() {
