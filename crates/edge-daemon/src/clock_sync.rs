@@ -1,9 +1,14 @@
 //! A reader's clock against the edge's: offset, drift and alarms.
 //!
-//! Each [`ClockSample`] says what the reader's clock showed somewhere between two readings of
-//! the edge clock. Its offset is `reader - midpoint`, uncertain by half the round trip; like NTP,
-//! the estimate takes the sample with the shortest round trip among the recent ones. Drift is
-//! the slope of offsets over edge time. Reads are corrected by subtracting the offset.
+//! Each [`ClockSample`] says what the reader's clock showed, rounded down to its resolution,
+//! somewhere between two readings of the edge clock. That bounds the offset to an interval,
+//! `[reader - received, reader + resolution - sent)`; the estimate intersects the intervals of the
+//! recent samples (newest first, stopping before the intersection would be empty, so a drifting
+//! or stepped clock starts a new one) and takes its midpoint. When zero lies inside it the
+//! reader's clock is as right as the edge can tell, and nothing is corrected: a well-set reader
+//! with a coarse clock (Ultra answers in whole seconds) is never "corrected" by rounding noise.
+//! Drift is the slope of the samples' midpoints over edge time. Reads are corrected by
+//! subtracting the offset.
 //! A sample whose answer came "before" its question (the edge clock stepped back) or that took
 //! over [`MAX_RTT`] is discarded; a step of the edge clock therefore shows as an offset change
 //! on the next good sample, never as lost or reordered reads (reads keep their arrival order in
@@ -29,8 +34,15 @@ const DRIFT_SPAN: Elapsed = Elapsed::from_secs(60);
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Point {
     mid: Timestamp,
-    offset: Elapsed,
-    rtt: Elapsed,
+    /// The offset lies in `[low, high)`.
+    low: Elapsed,
+    high: Elapsed,
+}
+
+impl Point {
+    fn center(&self) -> Elapsed {
+        self.low + Elapsed::from_micros((self.high - self.low).as_micros() / 2)
+    }
 }
 
 /// The clock state of one reader.
@@ -65,13 +77,34 @@ impl ClockEstimator {
         if self.points.len() == WINDOW {
             self.points.pop_front();
         }
-        self.points.push_back(Point { mid, offset: reader.since(mid), rtt });
+        let low = reader.since(s.received);
+        let high = reader.since(s.sent) + s.resolution.max(Elapsed::from_micros(1));
+        self.points.push_back(Point { mid, low, high });
         true
     }
 
-    /// Reader minus edge, from the best recent sample; `None` before any sample.
+    /// The recent samples' intersection, newest first: `(low, high)`.
+    fn bounds(&self) -> Option<(Elapsed, Elapsed)> {
+        let mut it = self.points.iter().rev().take(RECENT);
+        let first = it.next()?;
+        let (mut low, mut high) = (first.low, first.high);
+        for p in it {
+            let (l, h) = (low.max(p.low), high.min(p.high));
+            if l >= h {
+                break;
+            }
+            (low, high) = (l, h);
+        }
+        Some((low, high))
+    }
+
+    /// Reader minus edge; `None` before any sample, zero while zero is within the bounds.
     pub fn offset(&self) -> Option<Elapsed> {
-        self.points.iter().rev().take(RECENT).min_by_key(|p| (p.rtt, std::cmp::Reverse(p.mid))).map(|p| p.offset)
+        let (low, high) = self.bounds()?;
+        if low <= Elapsed::ZERO && Elapsed::ZERO < high {
+            return Some(Elapsed::ZERO);
+        }
+        Some(low + Elapsed::from_micros((high - low).as_micros() / 2))
     }
 
     /// Microseconds gained per second of edge time (×1e6 = ppm), over the kept samples.
@@ -83,7 +116,7 @@ impl ClockEstimator {
         }
         let n = self.points.len() as f64;
         let xs: Vec<f64> = self.points.iter().map(|p| p.mid.since(first.mid).as_micros() as f64).collect();
-        let ys: Vec<f64> = self.points.iter().map(|p| p.offset.as_micros() as f64).collect();
+        let ys: Vec<f64> = self.points.iter().map(|p| p.center().as_micros() as f64).collect();
         let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
         let cov: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
         let var: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
@@ -134,19 +167,62 @@ mod tests {
         let sent = T0 + Elapsed::from_micros((at_s * 1e6) as i64);
         let received = sent + Elapsed::from_millis(rtt_ms);
         let mid = sent + Elapsed::from_micros(rtt_ms * 500);
-        ClockSample { reader_time: ReaderTime::Utc(mid + Elapsed::from_millis(offset_ms)), sent, received }
+        ClockSample {
+            reader_time: ReaderTime::Utc(mid + Elapsed::from_millis(offset_ms)),
+            sent,
+            received,
+            resolution: Elapsed::from_micros(1),
+        }
     }
 
     #[test]
-    fn the_shortest_round_trip_wins_and_reads_are_corrected() {
+    fn samples_narrow_the_offset_and_reads_are_corrected() {
         let mut c = ClockEstimator::new(chrono_tz::UTC, Elapsed::from_millis(500), 50.0);
         assert_eq!(c.offset(), None);
-        assert!(c.add(sample(0.0, 3210, 40)));
-        assert!(c.add(sample(1.0, 3190, 4)));
-        assert!(c.add(sample(2.0, 3300, 200)));
-        assert_eq!(c.offset(), Some(Elapsed::from_millis(3190)));
-        assert_eq!(c.correct(T0 + Elapsed::from_secs(10)), T0 + Elapsed::from_millis(6810));
-        assert_eq!(c.alarms(), vec!["clock offset +3.190 s exceeds 0.500 s (reads are corrected)".to_string()]);
+        // True offset 3.200 s; each sample's answer sits somewhere in its round trip.
+        assert!(c.add(sample(0.0, 3210, 40))); // bounds [3.190, 3.230)
+        assert_eq!(c.offset(), Some(Elapsed::from_millis(3210)));
+        assert!(c.add(sample(1.0, 3198, 4))); // [3.196, 3.200)
+        assert_eq!(c.offset(), Some(Elapsed::from_millis(3198)));
+        assert!(c.add(sample(2.0, 3300, 200))); // [3.200, 3.400): touches the previous bounds only at 3.200
+        assert_eq!(c.offset(), Some(Elapsed::from_millis(3200)));
+        assert!(c.add(sample(2.5, 3500, 10))); // [3.495, 3.505): disjoint from the rest (a step), so it starts afresh
+        assert_eq!(c.offset(), Some(Elapsed::from_millis(3500)));
+        assert!(c.add(sample(3.0, 3200, 0)));
+        assert_eq!(c.offset(), Some(Elapsed::from_millis(3200)));
+        assert_eq!(c.correct(T0 + Elapsed::from_secs(10)), T0 + Elapsed::from_millis(6800));
+        assert_eq!(c.alarms(), vec!["clock offset +3.200 s exceeds 0.500 s (reads are corrected)".to_string()]);
+    }
+
+    #[test]
+    fn a_coarse_but_right_clock_is_not_corrected() {
+        // An Ultra reader reports whole seconds; its clock is exactly right.
+        let mut c = ClockEstimator::new(chrono_tz::UTC, Elapsed::from_millis(500), 50.0);
+        for phase_ms in [300, 700, 100, 950] {
+            let sent = T0 + Elapsed::from_millis(phase_ms);
+            let shown = T0; // the second the reader's clock shows, rounded down
+            assert!(c.add(ClockSample {
+                reader_time: ReaderTime::Utc(shown),
+                sent,
+                received: sent,
+                resolution: Elapsed::from_secs(1)
+            }));
+            assert_eq!(c.offset(), Some(Elapsed::ZERO), "after the sample at +{phase_ms} ms");
+        }
+        // A coarse clock 3.2 s fast: the bounds close in on it.
+        let mut c = ClockEstimator::new(chrono_tz::UTC, Elapsed::from_millis(500), 50.0);
+        for phase_ms in [300, 700, 100, 950, 790, 810] {
+            let sent = T0 + Elapsed::from_millis(phase_ms);
+            let shown = Timestamp::from_secs((sent + Elapsed::from_millis(3200)).as_micros().div_euclid(1_000_000));
+            c.add(ClockSample {
+                reader_time: ReaderTime::Utc(shown),
+                sent,
+                received: sent,
+                resolution: Elapsed::from_secs(1),
+            });
+        }
+        let o = c.offset().unwrap().as_micros();
+        assert!((o - 3_200_000).abs() <= 20_000, "{o}");
     }
 
     #[test]
@@ -175,7 +251,12 @@ mod tests {
         let mut c = ClockEstimator::new(paris, Elapsed::from_millis(500), 50.0);
         let sent = T0;
         let local = reader_protocol::time::local_date_time(T0 + Elapsed::from_millis(1200), paris).unwrap();
-        assert!(c.add(ClockSample { reader_time: ReaderTime::LocalDateTime(local), sent, received: sent }));
+        assert!(c.add(ClockSample {
+            reader_time: ReaderTime::LocalDateTime(local),
+            sent,
+            received: sent,
+            resolution: Elapsed::from_micros(1)
+        }));
         assert_eq!(c.offset(), Some(Elapsed::from_millis(1200)));
     }
 }

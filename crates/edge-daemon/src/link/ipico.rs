@@ -35,6 +35,7 @@ struct Ipico {
 }
 
 impl TextProtocol for Ipico {
+    const CLOCK_RESOLUTION: timing_core::Elapsed = timing_core::Elapsed::from_millis(10);
     type Message = Message;
 
     fn decode(bytes: &[u8]) -> Decoded<Message> {

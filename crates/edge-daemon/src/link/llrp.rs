@@ -301,6 +301,7 @@ impl Session<'_> {
                     reader_time: ReaderTime::Utc(Timestamp::from_micros(us)),
                     sent,
                     received: self.received_at,
+                    resolution: timing_core::Elapsed::from_micros(1),
                 };
                 self.flush_reads().await?;
                 self.ctx.emit(LinkEvent::Clock { reader: id.to_string(), sample }).await?;

@@ -50,6 +50,9 @@ pub struct ClockSample {
     pub sent: Timestamp,
     /// The edge clock just after the answer arrived.
     pub received: Timestamp,
+    /// The step of the reader's clock as it reports it (1 s for Ultra, 1 ms for RACE RESULT):
+    /// its time is the true time rounded down to this.
+    pub resolution: timing_core::Elapsed,
 }
 
 /// What a link reports.

@@ -147,6 +147,7 @@ impl RaceResult {
 }
 
 impl TextProtocol for RaceResult {
+    const CLOCK_RESOLUTION: timing_core::Elapsed = timing_core::Elapsed::from_millis(1);
     type Message = Message;
 
     fn decode(bytes: &[u8]) -> Decoded<Message> {

@@ -82,6 +82,8 @@ pub(super) trait TextProtocol {
     fn decode(bytes: &[u8]) -> Decoded<Self::Message>;
     /// Appends the clock query.
     fn clock_query(out: &mut Vec<u8>);
+    /// The step of the clock the query answers with.
+    const CLOCK_RESOLUTION: timing_core::Elapsed;
     /// Handshake and rewind, sent right after the first clock query.
     fn open(&mut self, out: &mut Outbox);
     /// One decoded frame.
@@ -123,7 +125,7 @@ pub(super) async fn run<P: TextProtocol>(io: Io, ctx: &LinkCtx, mut protocol: P)
                     // Keep the error's place among the items.
                     Err(error) => errors.push((out.items.len(), error)),
                 });
-                report(ctx, out.items, errors, &mut clock, received).await?;
+                report(ctx, out.items, errors, &mut clock, received, P::CLOCK_RESOLUTION).await?;
                 wire.report_health(ctx).await?;
                 if !out.commands.is_empty() {
                     wire.send(&out.commands).await?;
@@ -149,6 +151,7 @@ async fn report(
     errors: Vec<(usize, DecodeError)>,
     clock: &mut ClockQueries,
     received: Timestamp,
+    resolution: timing_core::Elapsed,
 ) -> Result<(), LinkError> {
     let reader = || ctx.id().to_string();
     let mut errors = errors.into_iter().peekable();
@@ -175,7 +178,7 @@ async fn report(
                 flush(ctx, &mut batch).await?;
                 match clock.answered() {
                     Some(sent) => {
-                        let sample = ClockSample { reader_time, sent, received };
+                        let sample = ClockSample { reader_time, sent, received, resolution };
                         ctx.emit(LinkEvent::Clock { reader: reader(), sample }).await?;
                     }
                     None => tracing::debug!(reader_id = %ctx.id(), "clock answer without a query; ignored"),

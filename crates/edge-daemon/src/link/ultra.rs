@@ -38,6 +38,7 @@ struct Ultra {
 }
 
 impl TextProtocol for Ultra {
+    const CLOCK_RESOLUTION: timing_core::Elapsed = timing_core::Elapsed::from_secs(1);
     type Message = Message;
 
     fn decode(bytes: &[u8]) -> Decoded<Message> {

@@ -55,7 +55,12 @@ async fn start(rc: ReaderClock) -> (Arc<ManualClock>, ReaderHandle, Edge) {
 async fn session_up(edge: &mut Edge, clock: &ManualClock, rc: ReaderClock) {
     edge.up().await;
     let now = clock.now();
-    let sample = ClockSample { reader_time: ReaderTime::Utc(rc.reader_time(now)), sent: now, received: now };
+    let sample = ClockSample {
+        reader_time: ReaderTime::Utc(rc.reader_time(now)),
+        sent: now,
+        received: now,
+        resolution: timing_core::Elapsed::from_micros(1),
+    };
     for what in ["connection event", "rospec start event"] {
         match edge.next().await {
             LinkEvent::Clock { sample: s, .. } => assert_eq!(s, sample, "{what}"),
