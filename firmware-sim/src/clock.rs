@@ -134,6 +134,49 @@ impl Clock for SteppedClock {
     }
 }
 
+/// A race clock several processes share through a file: the race time is whatever the file
+/// says (microseconds, 8 bytes little-endian) and moves only when the player writes it.
+///
+/// Time standing still between two events is what makes a whole simulated race exact across
+/// processes: an edge's clock query and the emulated reader's answer happen at the same race
+/// instant, so measured offsets carry no round trip at all.
+#[derive(Debug)]
+pub struct FileClock {
+    file: std::fs::File,
+}
+
+impl FileClock {
+    /// Creates (or resets) the clock file at `start`.
+    pub fn create(path: &std::path::Path, start: Timestamp) -> std::io::Result<FileClock> {
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let c = FileClock { file };
+        c.set(start);
+        Ok(c)
+    }
+    /// Follows a clock file another process writes.
+    pub fn open(path: &std::path::Path) -> std::io::Result<FileClock> {
+        Ok(FileClock { file: std::fs::OpenOptions::new().read(true).write(true).open(path)? })
+    }
+    pub fn set(&self, at: Timestamp) {
+        use std::os::unix::fs::FileExt;
+        // One aligned 8-byte write: readers see the old or the new time, never a mix.
+        if let Err(error) = self.file.write_all_at(&at.as_micros().to_le_bytes(), 0) {
+            tracing::error!(%error, "cannot write the shared race clock");
+        }
+    }
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> Timestamp {
+        use std::os::unix::fs::FileExt;
+        let mut b = [0u8; 8];
+        match self.file.read_exact_at(&mut b, 0) {
+            Ok(()) => Timestamp::from_micros(i64::from_le_bytes(b)),
+            Err(_) => Timestamp::from_micros(0),
+        }
+    }
+}
+
 /// A reader's clock: true time plus an offset and a linear drift (parts per million), the way a
 /// decoder's crystal wanders from UTC after it was last set.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -201,6 +244,18 @@ mod tests {
         assert_eq!(c.now(), t0 + Elapsed::from_millis(1500));
         c.set(t0);
         assert_eq!(c.now(), t0);
+    }
+
+    #[test]
+    fn a_file_clock_is_shared_and_stands_still() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race-clock");
+        let t0 = Timestamp::from_secs(1_723_316_400);
+        let writer = FileClock::create(&path, t0).unwrap();
+        let reader = FileClock::open(&path).unwrap();
+        assert_eq!((reader.now(), reader.now()), (t0, t0));
+        writer.set(t0 + Elapsed::from_millis(1500));
+        assert_eq!(reader.now(), t0 + Elapsed::from_millis(1500));
     }
 
     #[test]

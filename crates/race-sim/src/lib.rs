@@ -268,9 +268,10 @@ fn race_for(
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            // Instants are whole milliseconds, the resolution of most decoders and their files.
-            let delay_ms = (rng.random_range(0.0..=scenario.gun_delay_max_s) * 1e3) as i64;
-            (WaveIdx(i as u16), w.scheduled_start + Elapsed::from_millis(delay_ms))
+            // Instants are whole hundredths of a second, the coarsest resolution among the decoders
+            // (IPICO and JChip report hundredths), so every decoder can carry them exactly.
+            let delay_cs = (rng.random_range(0.0..=scenario.gun_delay_max_s) * 100.0) as i64;
+            (WaveIdx(i as u16), w.scheduled_start + Elapsed::from_millis(delay_cs * 10))
         })
         .collect();
 
@@ -320,7 +321,7 @@ fn race_for(
             let wobble = rng.random_range(0.94..1.06);
             t_us += seg_km * pace_s_per_km * wobble * 1e6;
             prev_d = split.distance_m;
-            instants.push(gun + Elapsed::from_millis((t_us / 1000.0).round() as i64));
+            instants.push(gun + Elapsed::from_millis((t_us / 10_000.0).round() as i64 * 10));
         }
 
         let start_idx = race.start_split();
@@ -364,7 +365,7 @@ fn race_for(
         if let Some(s) = start_idx {
             let start_point = race.splits[s].point;
             if rng.random_bool(scenario.pre_gun_rate) {
-                let before = gun - Elapsed::from_millis(rng.random_range(20_000..120_000));
+                let before = gun - Elapsed::from_millis(rng.random_range(2_000..12_000) * 10);
                 crossings.push(crossing(&mut rng, scenario, chips, start_point, Line::Main, before, TimeMode::First));
             }
             if !plan.start_missed && !plan.late_start && rng.random_bool(scenario.start_recross_rate) {

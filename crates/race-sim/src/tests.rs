@@ -63,3 +63,14 @@ fn many_hits_stay_one_short_crossing() {
         assert_eq!(engine.result(t.participant).gun_time, t.gun_time);
     }
 }
+
+#[test]
+fn true_instants_are_whole_hundredths() {
+    let race = generate(&demo(), &Scenario::troubled(3, vec![30, 20]));
+    for c in &race.crossings {
+        assert_eq!(c.first_read.as_micros() % 10_000, 0, "{c:?}");
+    }
+    for (_, g) in &race.guns {
+        assert_eq!(g.as_micros() % 10_000, 0);
+    }
+}

@@ -223,9 +223,10 @@ pub struct EdgeArgs {
     /// The edge file (`config/<event>/edge-<box>.toml`); its folder holds the event.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// Run on a simulated race clock (`SIM_US@WALL_USxSPEED`, printed by `racetime sim`), or on
-    /// the system clock stepped by the microseconds in a file (`file:PATH`), instead of the system
-    /// clock: for simulations, demos and fault tests only.
+    /// Run on a simulated race clock instead of the system clock, for simulations, demos and
+    /// tests only: `SIM_US@WALL_USxSPEED` (printed by `racetime sim`), `stepped:PATH` (the race
+    /// time in a file the player writes), or `file:PATH` (the system clock stepped by the
+    /// microseconds in a file).
     #[arg(long)]
     pub sim_clock: Option<String>,
 }

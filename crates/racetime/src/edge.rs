@@ -22,6 +22,10 @@ pub fn run(args: &EdgeArgs) -> anyhow::Result<()> {
         Some(EdgeAction::Status) => rt.block_on(print_status(&edge.status_listen)),
         None => {
             let clock: edge_daemon::link::EdgeClock = match &args.sim_clock {
+                Some(spec) if spec.starts_with("stepped:") => std::sync::Arc::new(
+                    firmware_sim::clock::FileClock::open(std::path::Path::new(spec.trim_start_matches("stepped:")))
+                        .map_err(|e| InputError(format!("{spec}: {e}")))?,
+                ),
                 Some(spec) if spec.starts_with("file:") => {
                     std::sync::Arc::new(firmware_sim::clock::SteppedClock::new(spec.trim_start_matches("file:")))
                 }
