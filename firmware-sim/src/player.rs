@@ -76,6 +76,39 @@ impl Pacer for crate::clock::FileClock {
     }
 }
 
+/// The shared file clock played at `speed` × real time: it still jumps from event to event (so
+/// time stands still between them and clock measurements stay exact), but never ahead of
+/// `speed` × the wall time since the start.
+#[derive(Debug)]
+pub struct PacedFileClock {
+    pub clock: crate::clock::FileClock,
+    pub speed: f64,
+    wall_origin: std::time::Instant,
+    sim_origin: Timestamp,
+}
+
+impl PacedFileClock {
+    pub fn new(clock: crate::clock::FileClock, speed: f64) -> PacedFileClock {
+        let sim_origin = clock.now();
+        PacedFileClock { clock, speed, wall_origin: std::time::Instant::now(), sim_origin }
+    }
+}
+
+impl Clock for PacedFileClock {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+impl Pacer for PacedFileClock {
+    async fn until(&self, at: Timestamp) {
+        let ahead_us = at.since(self.sim_origin).as_micros().max(0) as f64 / self.speed;
+        let due = self.wall_origin + std::time::Duration::from_micros(ahead_us as u64);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+        self.clock.until(at).await;
+    }
+}
+
 enum Event {
     Gun(WaveIdx),
     Read(usize),

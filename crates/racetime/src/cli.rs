@@ -129,9 +129,15 @@ pub struct DemoArgs {
     /// Runners per race, in the event's race order.
     #[arg(long, value_delimiter = ',', default_values_t = [1500usize, 1000])]
     pub runners: Vec<usize>,
-    /// Folder for the generated inputs and the final standings.
+    /// Folder for the generated inputs, the stores and the final standings (cleared each run).
     #[arg(long, default_value = "out/demo")]
     pub out: PathBuf,
+    /// Race seconds per wall second, or `max` (as fast as this machine allows).
+    #[arg(long, default_value = "240")]
+    pub speed: String,
+    /// The aggregator's address (port 0: any free port; the URLs are printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,57 +1,119 @@
-//! `racetime demo`: a whole simulated race, from generated reads to checked standings.
+//! `racetime demo`: a whole simulated race through every real part, on this machine.
 //!
-//! This first version runs the race through the offline path (the same code as
-//! `racetime results`); the live chain (emulated decoders → edge daemons → aggregator → pages)
-//! replaces it as those parts land.
+//! Emulated decoders of all seven protocols (LLRP, RACE RESULT over TCP and a serial pty, Ultra,
+//! IPICO over a serial pty, JChip, ChronoTrack, MYLAPS) and the Modbus start-gun and battery
+//! devices feed one `racetime edge` process per timing point, which sync to a `racetime
+//! aggregator` on an embedded SQLite store; the race plays at `--speed` × real time; at the end
+//! the aggregator's final standings are written to a file and checked against the generator's
+//! truth. No external service is needed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use firmware_sim::player::Progress;
 use race_sim::{Scenario, generate};
-use timing_core::Precision;
 
-use crate::cli::{DemoArgs, OutputFormat, PrecisionArg, ReadsFormat, ResultsArgs};
-use crate::{generate as gen_cmd, load, results};
+use crate::chain::{Chain, ChainOptions, diff_lines};
+use crate::cli::DemoArgs;
+use crate::{load, write_atomically};
+
+const MARKER: &str = ".racetime-demo";
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    rt.block_on(run_async(args))
+}
+
+async fn run_async(args: &DemoArgs) -> anyhow::Result<()> {
     let event = load::event(&args.event)?;
+    // The output folder is the demo's own: cleared between runs, never someone else's folder.
+    if args.out.exists() {
+        if !args.out.join(MARKER).exists() && std::fs::read_dir(&args.out)?.next().is_some() {
+            bail!("{} is not empty and not a racetime demo folder; choose another --out", args.out.display());
+        }
+        std::fs::remove_dir_all(&args.out).with_context(|| format!("clearing {}", args.out.display()))?;
+    }
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(args.out.join(MARKER), b"racetime demo output; cleared on the next run\n")?;
+
     eprintln!("racetime demo: {} ({}), seed {}", event.name, args.event.display(), args.seed);
     let race = generate(&event, &Scenario::troubled(args.seed, args.runners.clone()));
-    let n_reads: usize = race.crossings.iter().map(|c| c.hits as usize).sum();
+    let n_reads: u64 = race.crossings.iter().map(|c| c.hits as u64).sum();
     eprintln!(
-        "[1/3] generated {} runners in {} waves: {} mat crossings, {} raw reads (DNS, DNF, strays, missed mats and re-crossings included)",
+        "[1/4] generated {} runners in {} waves: {} mat crossings, {} raw reads (DNS, DNF, strays, missed mats and re-crossings included)",
         race.course.participants.len(),
         race.course.waves.len(),
         race.crossings.len(),
         n_reads
     );
-    gen_cmd::write_race(&race, &args.out)?;
+    let event_dir = args.event.canonicalize().with_context(|| format!("{}", args.event.display()))?;
+    let repo = event_dir
+        .parent()
+        .and_then(|p| p.parent())
+        .filter(|r| r.join("hardware/modbus").exists())
+        .map(|r| r.to_path_buf())
+        .unwrap_or(std::env::current_dir()?);
+    let options = ChainOptions {
+        event_dir: event_dir.clone(),
+        work_dir: args.out.clone(),
+        exe: std::env::current_exe().context("finding the racetime binary")?,
+        repo,
+        listen: args.listen.clone(),
+    };
+    let chain = Chain::start(&options, race).await?;
+    eprintln!(
+        "[2/4] started the aggregator, {} edge daemons and {} emulated decoders ({} with a start-gun input)",
+        chain.edges.len(),
+        chain.routes.readers.len(),
+        if chain.routes.guns.is_empty() { "none" } else { "one" }
+    );
+    println!("results (live):  {}/api/v1/standings.csv", chain.agg_url);
+    println!("summary:         {}/api/v1/summary", chain.agg_url);
+    println!("fleet:           {}/api/v1/fleet", chain.agg_url);
 
-    eprintln!("[2/3] computing standings from {}", args.out.join("reads.csv").display());
+    let speed =
+        if args.speed == "max" { None } else { Some(args.speed.parse::<f64>().context("--speed: a number or max")?) };
+    eprintln!("[3/4] playing the race at {}", speed.map_or("full speed".to_string(), |s| format!("{s}× real time")));
+    let progress = Arc::new(Progress::default());
+    let bar = indicatif::ProgressBar::new(n_reads);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} reads  race time {msg}  ({elapsed})")
+            .expect("a valid template"),
+    );
+    let watcher = {
+        let (progress, bar, zone) = (progress.clone(), bar.clone(), event.time_zone);
+        tokio::spawn(async move {
+            loop {
+                bar.set_position(progress.reads_sent.load(Ordering::Relaxed));
+                let now = timing_core::Timestamp::from_micros(progress.sim_now_us.load(Ordering::Relaxed) as i64);
+                bar.set_message(event_config::units::format_local_time(now, zone));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    chain.play(speed, &progress).await?;
+    watcher.abort();
+    bar.finish();
+
+    eprintln!("[4/4] waiting for every read to reach the aggregator, then checking the standings");
+    let held = chain.settle(Duration::from_secs(300)).await?;
+    let got = chain.standings().await?;
     let standings_path = args.out.join("standings.csv");
-    results::run(&ResultsArgs {
-        event: args.event.clone(),
-        participants: args.out.join("participants.csv"),
-        reads: vec![args.out.join("reads.csv").display().to_string()],
-        reads_format: ReadsFormat::Auto,
-        corrections: Some(args.out.join("guns.toml")),
-        format: OutputFormat::Csv,
-        out: Some(standings_path.clone()),
-        precision: PrecisionArg::S,
-    })?;
-
-    eprintln!("[3/3] checking the standings against the generator's truth");
-    let got =
-        std::fs::read_to_string(&standings_path).with_context(|| format!("reading {}", standings_path.display()))?;
-    let mut want = Vec::new();
-    results_export::write_csv(&gen_cmd::truth_rows(&race, Precision::Seconds), &race.course, &mut want)?;
-    let want = String::from_utf8(want)?;
-    let differing: Vec<(&str, &str)> = got.lines().zip(want.lines()).filter(|(a, b)| a != b).collect();
-    if !differing.is_empty() || got.lines().count() != want.lines().count() {
+    write_atomically(&standings_path, got.as_bytes())?;
+    let want = chain.truth()?;
+    let (differing, same_count) = diff_lines(&got, &want);
+    if !differing.is_empty() || !same_count {
         for (a, b) in differing.iter().take(5) {
             eprintln!("  got:  {a}\n  want: {b}");
         }
         bail!("{} standings lines differ from the truth (seed {})", differing.len(), args.seed);
     }
-    eprintln!("standings match the truth for all {} participants", race.course.participants.len());
+    eprintln!(
+        "the aggregator holds {held} reads; its standings match the truth for all {} participants",
+        chain.race.course.participants.len()
+    );
     println!("final standings: {}", standings_path.display());
     Ok(())
 }

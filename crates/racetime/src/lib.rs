@@ -5,6 +5,7 @@
 //! `main.rs` only installs tracing and maps errors to exit codes.
 
 pub mod aggregator;
+pub mod chain;
 pub mod cli;
 pub mod demo;
 pub mod edge;
