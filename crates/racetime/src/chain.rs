@@ -65,12 +65,17 @@ pub struct Chain {
     pub race: SimRace,
     pub event: EventConfig,
     pub agg_url: String,
-    pub aggregator: Proc,
+    /// The aggregator process (`None` while a test has it stopped).
+    pub aggregator: std::sync::Mutex<Option<Proc>>,
     /// One per edge file, in file order: (point, edge file, process).
-    pub edges: Vec<(String, PathBuf, Proc)>,
+    pub edges: Vec<(String, PathBuf, std::sync::Mutex<Option<Proc>>)>,
     pub routes: Routes,
     pub clock_path: PathBuf,
     pub race_dir: PathBuf,
+    options: ChainOptions,
+    event_dir: PathBuf,
+    agg_addr: String,
+    tokens: Vec<(String, String)>,
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -173,29 +178,8 @@ impl Chain {
             .collect::<anyhow::Result<_>>()?;
         let tokens: Vec<(String, String)> = configs.iter().map(token_for).collect();
 
-        let mut agg = Command::new(&options.exe);
-        agg.args(["aggregator", "--event"])
-            .arg(&event_dir)
-            .arg("--participants")
-            .arg(race_dir.join("participants.csv"))
-            .arg("--db")
-            .arg(work.join("store/aggregator.sqlite"))
-            .args(["--listen", &format!("{agg_host}:{agg_port}")])
-            .arg("--corrections")
-            .arg(race_dir.join("guns.toml"))
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in &tokens {
-            agg.env(k, v);
-        }
-        let mut agg = agg.spawn().context("starting the aggregator")?;
-        let mut line = String::new();
-        BufReader::new(agg.stdout.take().context("aggregator stdout")?).read_line(&mut line)?;
-        if !line.contains("listening") {
-            bail!("the aggregator did not start: {line:?}");
-        }
-        let aggregator = Proc(agg);
+        let agg_addr = format!("{agg_host}:{agg_port}");
+        let aggregator = spawn_aggregator(options, &event_dir, &race_dir, &agg_addr, &tokens)?;
 
         let clock_path = work.join("race-clock");
         let first_gun = race.guns.iter().map(|g| g.1).min().context("the event has no waves")?;
@@ -204,20 +188,10 @@ impl Chain {
         let routes = crate::sim::start_hardware(&configs, &event, &race, emulator_clock, &options.repo).await?;
 
         let mut edges = Vec::new();
-        for (((point, file), _config), (var, token)) in edge_files.iter().zip(&configs).zip(&tokens) {
-            let child = Command::new(&options.exe)
-                .args(["edge", "--config"])
-                .arg(file)
-                .arg("--sim-clock")
-                .arg(format!("stepped:{}", clock_path.display()))
-                .env(var, token)
-                .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()))
-                .current_dir(&options.repo)
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
+        for ((point, file), (var, token)) in edge_files.iter().zip(&tokens) {
+            let child = spawn_edge(options, file, &clock_path, var, token)
                 .with_context(|| format!("starting the edge at {point}"))?;
-            edges.push((point.clone(), file.clone(), Proc(child)));
+            edges.push((point.clone(), file.clone(), std::sync::Mutex::new(Some(child))));
         }
 
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -229,7 +203,60 @@ impl Chain {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        Ok(Chain { race, event, agg_url, aggregator, edges, routes, clock_path, race_dir })
+        Ok(Chain {
+            race,
+            event,
+            agg_url,
+            aggregator: std::sync::Mutex::new(Some(aggregator)),
+            edges,
+            routes,
+            clock_path,
+            race_dir,
+            options: options.clone(),
+            event_dir,
+            agg_addr,
+            tokens,
+        })
+    }
+
+    /// Stops the aggregator with a signal (`KILL`, `TERM`) and waits for it to exit.
+    pub fn stop_aggregator(&self, sig: &str) -> anyhow::Result<()> {
+        let mut slot = self.aggregator.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(mut p) = slot.take() {
+            p.signal(sig)?;
+            let _ = p.0.wait();
+        }
+        Ok(())
+    }
+
+    /// Starts the aggregator again on the same address and store.
+    pub fn start_aggregator(&self) -> anyhow::Result<()> {
+        let p = spawn_aggregator(&self.options, &self.event_dir, &self.race_dir, &self.agg_addr, &self.tokens)?;
+        *self.aggregator.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(p);
+        Ok(())
+    }
+
+    /// Stops edge `i` with a signal and waits for it to exit.
+    pub fn stop_edge(&self, i: usize, sig: &str) -> anyhow::Result<()> {
+        let mut slot = self.edges[i].2.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(mut p) = slot.take() {
+            p.signal(sig)?;
+            let _ = p.0.wait();
+        }
+        Ok(())
+    }
+
+    /// Starts edge `i` again (same edge file, same outbox).
+    pub fn start_edge(&self, i: usize) -> anyhow::Result<()> {
+        let (var, token) = &self.tokens[i];
+        let p = spawn_edge(&self.options, &self.edges[i].1, &self.clock_path, var, token)?;
+        *self.edges[i].2.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(p);
+        Ok(())
+    }
+
+    /// The index of the edge at `point`.
+    pub fn edge_index(&self, point: &str) -> Option<usize> {
+        self.edges.iter().position(|(p, _, _)| p == point)
     }
 
     /// Plays the race: at `speed` × real time, or as fast as the machine allows (`None`).
@@ -254,7 +281,9 @@ impl Chain {
         loop {
             let fleet: Vec<aggregator::FleetEdge> =
                 client.get(format!("{}/api/v1/fleet", self.agg_url)).send().await?.json().await?;
-            let held: u64 = fleet.iter().map(|e| e.counts.n_reads).sum();
+            // The cursors are durable (counters restart with the aggregator); each counts the reads
+            // held with no gap, which is at least what the decoders stored once everything is in.
+            let held: u64 = fleet.iter().map(|e| e.acked_seq).sum();
             if held != last.0 {
                 last = (held, Instant::now());
             }
@@ -281,6 +310,53 @@ impl Chain {
     pub fn truth(&self) -> anyhow::Result<String> {
         Ok(std::fs::read_to_string(self.race_dir.join("truth.csv"))?)
     }
+}
+
+fn spawn_aggregator(
+    options: &ChainOptions,
+    event_dir: &Path,
+    race_dir: &Path,
+    addr: &str,
+    tokens: &[(String, String)],
+) -> anyhow::Result<Proc> {
+    let mut agg = Command::new(&options.exe);
+    agg.args(["aggregator", "--event"])
+        .arg(event_dir)
+        .arg("--participants")
+        .arg(race_dir.join("participants.csv"))
+        .arg("--db")
+        .arg(options.work_dir.join("store/aggregator.sqlite"))
+        .args(["--listen", addr])
+        .arg("--corrections")
+        .arg(race_dir.join("guns.toml"))
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in tokens {
+        agg.env(k, v);
+    }
+    let mut agg = agg.spawn().context("starting the aggregator")?;
+    let mut line = String::new();
+    BufReader::new(agg.stdout.take().context("aggregator stdout")?).read_line(&mut line)?;
+    if !line.contains("listening") {
+        bail!("the aggregator did not start: {line:?}");
+    }
+    Ok(Proc(agg))
+}
+
+fn spawn_edge(options: &ChainOptions, file: &Path, clock_path: &Path, var: &str, token: &str) -> anyhow::Result<Proc> {
+    let child = Command::new(&options.exe)
+        .args(["edge", "--config"])
+        .arg(file)
+        .arg("--sim-clock")
+        .arg(format!("stepped:{}", clock_path.display()))
+        .env(var, token)
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()))
+        .current_dir(&options.repo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    Ok(Proc(child))
 }
 
 /// Lines of `got` that differ from `want`, paired, and whether the line counts match.
