@@ -17,8 +17,12 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use timing_core::{Correction, Course, Engine, EngineOptions, Precision, Read, Status, Timestamp};
+use timing_core::{
+    Bib, ChipId, Correction, Course, Elapsed, Engine, EngineOptions, PointId, Precision, Read, Status, StatusOverride,
+    Timestamp,
+};
 use timing_wire::Signal;
+use timing_wire::desk::{AuditEntry, DeskCorrection, DeskRequest};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::AppState;
@@ -43,15 +47,79 @@ pub struct Summary {
 /// What handlers can ask the race task.
 #[derive(Debug)]
 enum Query {
-    Standings { final_standings: bool, precision: Precision, csv: bool, reply: oneshot::Sender<Vec<u8>> },
-    Summary { reply: oneshot::Sender<Summary> },
+    Standings {
+        final_standings: bool,
+        precision: Precision,
+        csv: bool,
+        filter: results_export::Filter,
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+    Summary {
+        reply: oneshot::Sender<Summary>,
+    },
+    Desk {
+        request: DeskRequest,
+        undoes: Option<u64>,
+        reply: oneshot::Sender<Result<AuditEntry, String>>,
+    },
 }
 
 /// A handle to the running race task. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RaceHandle {
     tx: mpsc::Sender<Query>,
     event_name: Arc<str>,
+    state: AppState,
+    desk_token: Arc<Option<String>>,
+}
+
+impl std::fmt::Debug for RaceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaceHandle").field("event_name", &self.event_name).finish_non_exhaustive()
+    }
+}
+
+/// What the race task starts from.
+#[derive(Debug, Clone)]
+pub struct RaceSetup {
+    pub course: Course,
+    /// Corrections from the event folder (a desk file), applied before the desk's audit log.
+    pub corrections: Vec<Correction>,
+    pub event_name: String,
+    /// The event's zone, for desk times written without an offset.
+    pub zone: chrono_tz::Tz,
+    /// The results desk's bearer token; `None` disables the desk API.
+    pub desk_token: Option<String>,
+}
+
+/// A desk correction in core terms. Instants are RFC 3339, or local to the event's zone.
+pub fn to_core(c: &DeskCorrection, why: &str, zone: chrono_tz::Tz) -> Result<Correction, String> {
+    let at = |s: &Option<String>| s.as_deref().map(|s| event_config::units::parse_instant(s, zone)).transpose();
+    Ok(match c {
+        DeskCorrection::GunTime { race, wave, at: t } => {
+            Correction::GunTime { race: race.clone(), wave: wave.clone(), at: at(t)? }
+        }
+        DeskCorrection::ManualPassing { bib, point, at: t } => {
+            Correction::ManualPassing { bib: Bib::new(bib), point: PointId::new(point), at: at(t)? }
+        }
+        DeskCorrection::Status { bib, status } => Correction::Status {
+            bib: Bib::new(bib),
+            status: match status {
+                None => None,
+                Some(s) => Some(
+                    StatusOverride::parse(s)
+                        .ok_or_else(|| format!("unknown status {s:?}: expected DNS, DNF, DSQ or accept"))?,
+                ),
+            },
+            reason: why.to_string(),
+        },
+        DeskCorrection::AssignChip { chip, bib } => {
+            Correction::AssignChip { chip: ChipId::new(&chip.to_ascii_uppercase()), bib: bib.as_deref().map(Bib::new) }
+        }
+        DeskCorrection::ClockOffset { point, offset_ms } => {
+            Correction::PointClockOffset { point: PointId::new(point), offset: Elapsed::from_millis(*offset_ms) }
+        }
+    })
 }
 
 impl RaceHandle {
@@ -63,12 +131,17 @@ impl RaceHandle {
 }
 
 /// Starts the race task on `state`'s store and feed.
-pub fn start(state: AppState, course: Course, corrections: Vec<Correction>, event_name: &str) -> RaceHandle {
+pub fn start(state: AppState, setup: RaceSetup) -> RaceHandle {
     let (tx, rx) = mpsc::channel(64);
     let feed = state.subscribe();
-    let handle = RaceHandle { tx, event_name: Arc::from(event_name) };
+    let handle = RaceHandle {
+        tx,
+        event_name: Arc::from(setup.event_name.as_str()),
+        state: state.clone(),
+        desk_token: Arc::new(setup.desk_token.clone()),
+    };
     let name = handle.event_name.clone();
-    tokio::spawn(run(state, course, corrections, feed, rx, name));
+    tokio::spawn(run(state, setup, feed, rx, name));
     handle
 }
 
@@ -80,8 +153,23 @@ fn gun_correction(signal: &Signal) -> Correction {
     }
 }
 
-/// Replays the store into a fresh engine.
-async fn rebuild(state: &AppState, course: &Course, corrections: &[Correction]) -> Engine {
+/// The desk's audit log as core corrections, in order.
+async fn desk_log(state: &AppState, zone: chrono_tz::Tz) -> Vec<Correction> {
+    let entries = state.with_store(|s| s.audit()).await.ok().and_then(Result::ok).unwrap_or_default();
+    entries
+        .into_iter()
+        .filter_map(|(id, _, _, why, json, _)| {
+            let c: DeskCorrection = serde_json::from_str(&json)
+                .map_err(|e| tracing::error!(id, error = %e, "unreadable audit entry"))
+                .ok()?;
+            to_core(&c, &why, zone).map_err(|e| tracing::error!(id, error = %e, "audit entry no longer applies")).ok()
+        })
+        .collect()
+}
+
+/// Replays the store into a fresh engine: reads, then gun signals, the event's corrections, and
+/// the desk's audit log, in that order.
+async fn rebuild(state: &AppState, course: &Course, corrections: &[Correction], desk: &[Correction]) -> Engine {
     let (reads, signals) = state
         .with_store(|s| {
             let mut reads: Vec<Read> = Vec::new();
@@ -96,7 +184,7 @@ async fn rebuild(state: &AppState, course: &Course, corrections: &[Correction]) 
         .await
         .unwrap_or_default();
     let all_corrections: Vec<Correction> =
-        signals.iter().map(gun_correction).chain(corrections.iter().cloned()).collect();
+        signals.iter().map(gun_correction).chain(corrections.iter().cloned()).chain(desk.iter().cloned()).collect();
     let n = reads.len();
     let t0 = std::time::Instant::now();
     let (engine, refused) = Engine::replay(course.clone(), EngineOptions::default(), reads, all_corrections);
@@ -109,13 +197,14 @@ async fn rebuild(state: &AppState, course: &Course, corrections: &[Correction]) 
 
 async fn run(
     state: AppState,
-    course: Course,
-    corrections: Vec<Correction>,
+    setup: RaceSetup,
     mut feed: broadcast::Receiver<Arc<crate::StoredBatch>>,
     mut queries: mpsc::Receiver<Query>,
     event_name: Arc<str>,
 ) {
-    let mut engine = rebuild(&state, &course, &corrections).await;
+    let RaceSetup { course, corrections, zone, .. } = setup;
+    let mut desk = desk_log(&state, zone).await;
+    let mut engine = rebuild(&state, &course, &corrections, &desk).await;
     let mut summary_extra = (0u64, 0u64);
     loop {
         tokio::select! {
@@ -131,7 +220,7 @@ async fn run(
                     }
                     // Re-apply desk corrections that touch guns, so a device's gun never overrides the desk.
                     if !batch.signals.is_empty() {
-                        for c in corrections.iter().filter(|c| matches!(c, Correction::GunTime { .. })) {
+                        for c in corrections.iter().chain(&desk).filter(|c| matches!(c, Correction::GunTime { .. })) {
                             let _ = engine.handle_correction(c.clone());
                         }
                     }
@@ -141,14 +230,17 @@ async fn run(
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(skipped = n, "race task lagged behind ingest; rebuilding from the store");
                     feed = feed.resubscribe();
-                    engine = rebuild(&state, &course, &corrections).await;
+                    engine = rebuild(&state, &course, &corrections, &desk).await;
                     summary_extra.1 += 1;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             query = queries.recv() => match query {
-                Some(Query::Standings { final_standings, precision, csv, reply }) => {
-                    let rows = results_export::rows_from_engine(&engine, precision, final_standings);
+                Some(Query::Standings { final_standings, precision, csv, filter, reply }) => {
+                    let rows: Vec<_> = results_export::rows_from_engine(&engine, precision, final_standings)
+                        .into_iter()
+                        .filter(|r| filter.keeps(r))
+                        .collect();
                     let mut buf = Vec::new();
                     let written = if csv {
                         results_export::write_csv(&rows, engine.course(), &mut buf)
@@ -177,6 +269,31 @@ async fn run(
                         n_batches_applied: summary_extra.0,
                         n_resyncs: summary_extra.1,
                     });
+                }
+                Some(Query::Desk { request, undoes, reply }) => {
+                    let answer = async {
+                        let core = to_core(&request.correction, &request.why, zone)?;
+                        // Validate by applying: a refused correction changes nothing.
+                        engine.handle_correction(core.clone()).map_err(|e| e.to_string())?;
+                        while engine.poll_event().is_some() {}
+                        let json = serde_json::to_string(&request.correction).map_err(|e| e.to_string())?;
+                        let (who, why) = (request.who.clone(), request.why.clone());
+                        let now = timing_core::time::Clock::now(&crate::SystemClock);
+                        let stored = state.with_store(move |s| s.append_audit(now, &who, &why, &json, undoes)).await?;
+                        match stored {
+                            Ok(id) => {
+                                desk.push(core);
+                                Ok(AuditEntry { id, at_us: now.as_micros(), who: request.who, why: request.why, correction: request.correction, undoes })
+                            }
+                            Err(e) => Err(format!("the correction could not be recorded ({e}); nothing changed")),
+                        }
+                    }
+                    .await;
+                    if answer.is_err() {
+                        // Whatever was applied but not recorded must not stay: rebuild from what is recorded.
+                        engine = rebuild(&state, &course, &corrections, &desk).await;
+                    }
+                    let _ = reply.send(answer);
                 }
                 None => return,
             },
@@ -211,7 +328,18 @@ async fn standings(
         }
     };
     let (reply, rx) = oneshot::channel();
-    if race.tx.send(Query::Standings { final_standings: p.r#final, precision, csv, reply }).await.is_err() {
+    if race
+        .tx
+        .send(Query::Standings {
+            final_standings: p.r#final,
+            precision,
+            csv,
+            filter: results_export::Filter::default(),
+            reply,
+        })
+        .await
+        .is_err()
+    {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     match rx.await {
@@ -221,9 +349,175 @@ async fn standings(
     }
 }
 
-/// Public, read-only results routes.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(timing_wire::ErrorBody { error: message.into() })).into_response()
+}
+
+/// The desk's bearer token, compared in constant time.
+fn desk_auth(race: &RaceHandle, headers: &axum::http::HeaderMap) -> Result<(), Response> {
+    use subtle::ConstantTimeEq;
+    let Some(expected) = race.desk_token.as_ref() else {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "the results desk is disabled on this aggregator (no desk token configured)",
+        ));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    match presented {
+        None => Err(error(StatusCode::UNAUTHORIZED, "missing bearer token (send Authorization: Bearer <desk token>)")),
+        Some(t) if bool::from(t.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
+        Some(_) => Err(error(StatusCode::FORBIDDEN, "not the desk token")),
+    }
+}
+
+async fn desk_apply(race: &RaceHandle, request: DeskRequest, undoes: Option<u64>) -> Response {
+    if let Err(e) = timing_wire::check_version(request.v) {
+        return error(StatusCode::BAD_REQUEST, e);
+    }
+    if request.who.trim().is_empty() || request.why.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "a correction needs who and why (the audit log records both)");
+    }
+    let (reply, rx) = oneshot::channel();
+    if race.tx.send(Query::Desk { request, undoes, reply }).await.is_err() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    match rx.await {
+        Ok(Ok(entry)) => axum::Json(entry).into_response(),
+        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+async fn post_correction(
+    State(race): State<RaceHandle>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = desk_auth(&race, &headers) {
+        return r;
+    }
+    match serde_json::from_slice::<DeskRequest>(&body) {
+        Ok(request) => desk_apply(&race, request, None).await,
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("malformed correction: {e}")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UndoRequest {
+    v: u16,
+    who: String,
+    why: String,
+}
+
+async fn audit_entries(race: &RaceHandle) -> Result<Vec<AuditEntry>, Response> {
+    let rows = race.state.with_store(|s| s.audit()).await.map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let rows = rows.map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, at, who, why, json, undoes)| {
+            serde_json::from_str(&json).ok().map(|correction| AuditEntry {
+                id,
+                at_us: at.as_micros(),
+                who,
+                why,
+                correction,
+                undoes,
+            })
+        })
+        .collect())
+}
+
+/// Undo is a new entry: the same key back to what it was before entry `id`.
+async fn post_undo(
+    State(race): State<RaceHandle>,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = desk_auth(&race, &headers) {
+        return r;
+    }
+    let undo: UndoRequest = match serde_json::from_slice(&body) {
+        Ok(u) => u,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("malformed undo: {e}")),
+    };
+    let entries = match audit_entries(&race).await {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let Some(target) = entries.iter().find(|e| e.id == id) else {
+        return error(StatusCode::NOT_FOUND, format!("no audit entry {id}"));
+    };
+    let key = target.correction.key();
+    let before = entries.iter().rev().find(|e| e.id < id && e.correction.key() == key).map(|e| e.correction.clone());
+    let correction = before.unwrap_or_else(|| target.correction.cleared());
+    desk_apply(&race, DeskRequest { v: undo.v, who: undo.who, why: undo.why, correction }, Some(id)).await
+}
+
+async fn get_audit(State(race): State<RaceHandle>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(r) = desk_auth(&race, &headers) {
+        return r;
+    }
+    match audit_entries(&race).await {
+        Ok(e) => axum::Json(e).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportParams {
+    race: Option<String>,
+    gender: Option<String>,
+    category: Option<String>,
+    #[serde(default)]
+    precision: Option<String>,
+}
+
+async fn export(race: RaceHandle, headers: axum::http::HeaderMap, p: ExportParams, csv: bool) -> Response {
+    if let Err(r) = desk_auth(&race, &headers) {
+        return r;
+    }
+    let precision = match p.precision.as_deref() {
+        None | Some("s") => Precision::Seconds,
+        Some("ms") => Precision::Millis,
+        Some(other) => return error(StatusCode::BAD_REQUEST, format!("precision {other:?} is not s or ms")),
+    };
+    let filter = results_export::Filter { race: p.race, gender: p.gender, category: p.category };
+    let (reply, rx) = oneshot::channel();
+    if race.tx.send(Query::Standings { final_standings: true, precision, csv, filter, reply }).await.is_err() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    match rx.await {
+        Ok(body) => ([(header::CONTENT_TYPE, if csv { "text/csv; charset=utf-8" } else { "application/json" })], body)
+            .into_response(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+/// Public, read-only results routes, and the desk's routes (desk token).
 pub fn routes(race: RaceHandle) -> axum::Router {
+    use axum::routing::post;
     axum::Router::new()
+        .route("/api/v1/desk/corrections", post(post_correction))
+        .route("/api/v1/desk/undo/{id}", post(post_undo))
+        .route("/api/v1/desk/audit", get(get_audit))
+        .route(
+            "/api/v1/desk/export.csv",
+            get(|State(r): State<RaceHandle>, h: axum::http::HeaderMap, QueryParams(p): QueryParams<ExportParams>| {
+                export(r, h, p, true)
+            }),
+        )
+        .route(
+            "/api/v1/desk/export.json",
+            get(|State(r): State<RaceHandle>, h: axum::http::HeaderMap, QueryParams(p): QueryParams<ExportParams>| {
+                export(r, h, p, false)
+            }),
+        )
         .route("/api/v1/standings.csv", get(|s, q| standings(s, q, true)))
         .route("/api/v1/standings.json", get(|s, q| standings(s, q, false)))
         .route(

@@ -30,7 +30,10 @@ use timing_wire::{Signal, WireLine, WireRead, WireReaderTime};
 
 /// Schema migrations, in order; SQL lives in `migrations/`.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../migrations/001_store.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/001_store.sql")),
+        M::up(include_str!("../migrations/002_audit.sql")),
+    ])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -279,6 +282,39 @@ impl AggregatorStore {
     }
 
     /// Calls `f` with every stored signal, in ingest order; returns how many there were.
+    /// Appends a desk correction to the audit log; returns its id.
+    pub fn append_audit(
+        &mut self,
+        at: Timestamp,
+        who: &str,
+        why: &str,
+        correction_json: &str,
+        undoes: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO audit (at_us, who, why, correction, undoes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![at.as_micros(), who, why, correction_json, undoes.map(|u| u as i64)],
+        )?;
+        Ok(self.conn.last_insert_rowid() as u64)
+    }
+
+    /// The audit log in order: (id, at, who, why, correction JSON, undoes).
+    pub fn audit(&self) -> Result<Vec<(u64, Timestamp, String, String, String, Option<u64>)>, StoreError> {
+        let mut st =
+            self.conn.prepare_cached("SELECT id, at_us, who, why, correction, undoes FROM audit ORDER BY id")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                Timestamp::from_micros(r.get(1)?),
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get::<_, Option<i64>>(5)?.map(|u| u as u64),
+            ))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     pub fn for_each_signal(&self, mut f: impl FnMut(&str, Signal)) -> Result<u64, StoreError> {
         let names = self.edge_names();
         let mut stmt =

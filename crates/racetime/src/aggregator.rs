@@ -27,6 +27,25 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
     for edge in tokens.edges_without_token() {
         tracing::warn!(%edge, "no upload token for this edge: it cannot upload");
     }
+    // The results desk's token: from the environment only, and never one an edge holds.
+    let desk_token = std::env::var("RACETIME_DESK_TOKEN").ok().filter(|t| !t.is_empty());
+    match &desk_token {
+        Some(t) if tokens.authenticate(t.as_bytes()).is_some() => {
+            return Err(InputError(
+                "RACETIME_DESK_TOKEN is also an edge's upload token: use a token of its own".into(),
+            )
+            .into());
+        }
+        Some(t) if t.len() < aggregator::auth::TOKEN_MIN_CHARS => {
+            return Err(InputError(format!(
+                "RACETIME_DESK_TOKEN is shorter than {} characters",
+                aggregator::auth::TOKEN_MIN_CHARS
+            ))
+            .into());
+        }
+        None => tracing::warn!("no RACETIME_DESK_TOKEN: the results desk API is disabled"),
+        Some(_) => {}
+    }
     if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -34,7 +53,16 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
         let state = AppState::new(store, scope, tokens, IngestConfig::default(), SystemClock);
-        let race = aggregator::race::start(state.clone(), course, corrections, &event.name);
+        let race = aggregator::race::start(
+            state.clone(),
+            aggregator::race::RaceSetup {
+                course,
+                corrections,
+                event_name: event.name.clone(),
+                zone: event.time_zone,
+                desk_token,
+            },
+        );
         let listener =
             tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         let addr = listener.local_addr()?;

@@ -264,3 +264,88 @@ mod tests {
         }
     }
 }
+
+/// The results desk's API (`/api/v1/desk/*`, a desk token distinct from every edge token).
+pub mod desk {
+    use serde::{Deserialize, Serialize};
+
+    /// One correction as the desk sends it. Instants are RFC 3339 (`2024-08-10T21:00:03.2+02:00`);
+    /// a missing value clears the key (undo).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+    pub enum DeskCorrection {
+        GunTime {
+            race: String,
+            wave: String,
+            at: Option<String>,
+        },
+        ManualPassing {
+            bib: String,
+            point: String,
+            at: Option<String>,
+        },
+        /// `DNS`, `DNF`, `DSQ` or `accept`; none restores the computed status.
+        Status {
+            bib: String,
+            status: Option<String>,
+        },
+        AssignChip {
+            chip: String,
+            bib: Option<String>,
+        },
+        ClockOffset {
+            point: String,
+            offset_ms: i64,
+        },
+    }
+
+    impl DeskCorrection {
+        /// What the correction sets: entries with the same key override each other.
+        pub fn key(&self) -> String {
+            match self {
+                DeskCorrection::GunTime { race, wave, .. } => format!("gun_time/{race}/{wave}"),
+                DeskCorrection::ManualPassing { bib, point, .. } => format!("manual_passing/{bib}/{point}"),
+                DeskCorrection::Status { bib, .. } => format!("status/{bib}"),
+                DeskCorrection::AssignChip { chip, .. } => format!("assign_chip/{chip}"),
+                DeskCorrection::ClockOffset { point, .. } => format!("clock_offset/{point}"),
+            }
+        }
+        /// The same key cleared: what undoing the first entry of a key restores.
+        pub fn cleared(&self) -> DeskCorrection {
+            match self.clone() {
+                DeskCorrection::GunTime { race, wave, .. } => DeskCorrection::GunTime { race, wave, at: None },
+                DeskCorrection::ManualPassing { bib, point, .. } => {
+                    DeskCorrection::ManualPassing { bib, point, at: None }
+                }
+                DeskCorrection::Status { bib, .. } => DeskCorrection::Status { bib, status: None },
+                DeskCorrection::AssignChip { chip, .. } => DeskCorrection::AssignChip { chip, bib: None },
+                DeskCorrection::ClockOffset { point, .. } => DeskCorrection::ClockOffset { point, offset_ms: 0 },
+            }
+        }
+    }
+
+    /// `POST /api/v1/desk/corrections`.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct DeskRequest {
+        pub v: u16,
+        /// Who decided (a name or initials).
+        pub who: String,
+        /// Why (shown in the audit log and, for a status, as its reason).
+        pub why: String,
+        pub correction: DeskCorrection,
+    }
+
+    /// One line of the append-only audit log.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct AuditEntry {
+        pub id: u64,
+        /// When the aggregator recorded it (UTC microseconds).
+        pub at_us: i64,
+        pub who: String,
+        pub why: String,
+        pub correction: DeskCorrection,
+        /// The entry this one undoes, if it is an undo.
+        pub undoes: Option<u64>,
+    }
+}
