@@ -354,13 +354,13 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// The desk's bearer token, compared in constant time.
-fn desk_auth(race: &RaceHandle, headers: &axum::http::HeaderMap) -> Result<(), Response> {
+fn desk_auth(race: &RaceHandle, headers: &axum::http::HeaderMap) -> Result<(), Box<Response>> {
     use subtle::ConstantTimeEq;
     let Some(expected) = race.desk_token.as_ref() else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "the results desk is disabled on this aggregator (no desk token configured)",
-        ));
+        )));
     };
     let presented = headers
         .get(header::AUTHORIZATION)
@@ -368,9 +368,12 @@ fn desk_auth(race: &RaceHandle, headers: &axum::http::HeaderMap) -> Result<(), R
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
     match presented {
-        None => Err(error(StatusCode::UNAUTHORIZED, "missing bearer token (send Authorization: Bearer <desk token>)")),
+        None => Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token (send Authorization: Bearer <desk token>)",
+        ))),
         Some(t) if bool::from(t.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
-        Some(_) => Err(error(StatusCode::FORBIDDEN, "not the desk token")),
+        Some(_) => Err(Box::new(error(StatusCode::FORBIDDEN, "not the desk token"))),
     }
 }
 
@@ -398,7 +401,7 @@ async fn post_correction(
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(r) = desk_auth(&race, &headers) {
-        return r;
+        return *r;
     }
     match serde_json::from_slice::<DeskRequest>(&body) {
         Ok(request) => desk_apply(&race, request, None).await,
@@ -440,7 +443,7 @@ async fn post_undo(
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(r) = desk_auth(&race, &headers) {
-        return r;
+        return *r;
     }
     let undo: UndoRequest = match serde_json::from_slice(&body) {
         Ok(u) => u,
@@ -461,7 +464,7 @@ async fn post_undo(
 
 async fn get_audit(State(race): State<RaceHandle>, headers: axum::http::HeaderMap) -> Response {
     if let Err(r) = desk_auth(&race, &headers) {
-        return r;
+        return *r;
     }
     match audit_entries(&race).await {
         Ok(e) => axum::Json(e).into_response(),
@@ -480,7 +483,7 @@ struct ExportParams {
 
 async fn export(race: RaceHandle, headers: axum::http::HeaderMap, p: ExportParams, csv: bool) -> Response {
     if let Err(r) = desk_auth(&race, &headers) {
-        return r;
+        return *r;
     }
     let precision = match p.precision.as_deref() {
         None | Some("s") => Precision::Seconds,

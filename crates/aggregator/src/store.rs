@@ -36,6 +36,10 @@ pub fn migrations() -> Migrations<'static> {
     ])
 }
 
+/// One entry of the desk's audit log as stored: (id, recorded at, who, why, the correction as
+/// JSON, the entry it undoes).
+pub type AuditRow = (u64, Timestamp, String, String, String, Option<u64>);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("opening the aggregator store at {path}: {source}")]
@@ -298,8 +302,8 @@ impl AggregatorStore {
         Ok(self.conn.last_insert_rowid() as u64)
     }
 
-    /// The audit log in order: (id, at, who, why, correction JSON, undoes).
-    pub fn audit(&self) -> Result<Vec<(u64, Timestamp, String, String, String, Option<u64>)>, StoreError> {
+    /// The audit log in order.
+    pub fn audit(&self) -> Result<Vec<AuditRow>, StoreError> {
         let mut st =
             self.conn.prepare_cached("SELECT id, at_us, who, why, correction, undoes FROM audit ORDER BY id")?;
         let rows = st.query_map([], |r| {
