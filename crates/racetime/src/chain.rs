@@ -57,6 +57,9 @@ pub struct ChainOptions {
     pub repo: PathBuf,
     /// Aggregator address (`127.0.0.1:0` for any free port).
     pub listen: String,
+    /// Waves (`race/wave`) whose official gun time the desk enters during the race instead of
+    /// the corrections file (until then the start-gun input's provisional time stands).
+    pub desk_guns: Vec<String>,
 }
 
 /// The running chain.
@@ -76,6 +79,8 @@ pub struct Chain {
     event_dir: PathBuf,
     agg_addr: String,
     tokens: Vec<(String, String)>,
+    /// The results desk's token for this run.
+    pub desk_token: String,
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -161,6 +166,29 @@ impl Chain {
         let event = event_config::parse_event("event.toml", &event_text).map_err(|e| anyhow::anyhow!("{e}"))?;
         let race_dir = work.join("race");
         write_race(&race, &race_dir)?;
+        if !options.desk_guns.is_empty() {
+            // The desk will enter these guns during the race: leave them out of the file.
+            let kept: Vec<timing_core::Correction> = race
+                .gun_corrections()
+                .into_iter()
+                .filter(|c| match c {
+                    timing_core::Correction::GunTime { race, wave, .. } => {
+                        !options.desk_guns.contains(&format!("{race}/{wave}"))
+                    }
+                    _ => true,
+                })
+                .collect();
+            let mut guns = String::from("# Gun times known before the race (the desk enters the others).\n");
+            for c in kept {
+                if let timing_core::Correction::GunTime { race, wave, at: Some(at) } = c {
+                    guns.push_str(&format!(
+                        "\n[[correction]]\nkind = \"gun_time\"\nrace = \"{race}\"\nwave = \"{wave}\"\nat = \"{}\"\n",
+                        event_config::units::format_utc(at)
+                    ));
+                }
+            }
+            std::fs::write(race_dir.join("guns.toml"), guns)?;
+        }
 
         let agg_port = match options.listen.rsplit_once(':') {
             Some((_, "0")) | None => free_port()?,
@@ -177,9 +205,14 @@ impl Chain {
             })
             .collect::<anyhow::Result<_>>()?;
         let tokens: Vec<(String, String)> = configs.iter().map(token_for).collect();
+        let desk_token = {
+            use rand::Rng;
+            let s: String = (0..32).map(|_| rand::rng().sample(rand::distr::Alphanumeric) as char).collect();
+            format!("desk-{s}")
+        };
 
         let agg_addr = format!("{agg_host}:{agg_port}");
-        let aggregator = spawn_aggregator(options, &event_dir, &race_dir, &agg_addr, &tokens)?;
+        let aggregator = spawn_aggregator(options, &event_dir, &race_dir, &agg_addr, &tokens, &desk_token)?;
 
         let clock_path = work.join("race-clock");
         let first_gun = race.guns.iter().map(|g| g.1).min().context("the event has no waves")?;
@@ -216,6 +249,7 @@ impl Chain {
             event_dir,
             agg_addr,
             tokens,
+            desk_token,
         })
     }
 
@@ -231,7 +265,14 @@ impl Chain {
 
     /// Starts the aggregator again on the same address and store.
     pub fn start_aggregator(&self) -> anyhow::Result<()> {
-        let p = spawn_aggregator(&self.options, &self.event_dir, &self.race_dir, &self.agg_addr, &self.tokens)?;
+        let p = spawn_aggregator(
+            &self.options,
+            &self.event_dir,
+            &self.race_dir,
+            &self.agg_addr,
+            &self.tokens,
+            &self.desk_token,
+        )?;
         *self.aggregator.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(p);
         Ok(())
     }
@@ -318,6 +359,7 @@ fn spawn_aggregator(
     race_dir: &Path,
     addr: &str,
     tokens: &[(String, String)],
+    desk_token: &str,
 ) -> anyhow::Result<Proc> {
     let mut agg = Command::new(&options.exe);
     agg.args(["aggregator", "--event"])
@@ -335,6 +377,7 @@ fn spawn_aggregator(
     for (k, v) in tokens {
         agg.env(k, v);
     }
+    agg.env("RACETIME_DESK_TOKEN", desk_token);
     let mut agg = agg.spawn().context("starting the aggregator")?;
     let mut line = String::new();
     BufReader::new(agg.stdout.take().context("aggregator stdout")?).read_line(&mut line)?;

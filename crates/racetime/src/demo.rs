@@ -61,6 +61,7 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<()> {
         exe: std::env::current_exe().context("finding the racetime binary")?,
         repo,
         listen: args.listen.clone(),
+        desk_guns: Vec::new(),
     };
     let chain = Chain::start(&options, race).await?;
     eprintln!(

@@ -29,6 +29,7 @@ async fn a_whole_race_through_emulators_edges_and_the_aggregator_equals_the_trut
         exe: PathBuf::from(env!("CARGO_BIN_EXE_racetime")),
         repo: repo(),
         listen: "127.0.0.1:0".into(),
+        desk_guns: Vec::new(),
     };
     let chain = Chain::start(&options, race).await.unwrap();
     chain.play(None, &Progress::default()).await.unwrap();

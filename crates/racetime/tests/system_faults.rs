@@ -29,7 +29,7 @@ async fn race_reaches(progress: &Progress, at: Timestamp) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_race_with_an_edge_killed_an_aggregator_restarted_a_reader_dropped_and_the_uplink_cut() {
+async fn a_race_with_an_edge_killed_a_desk_gun_an_aggregator_restarted_a_reader_dropped_and_the_uplink_cut() {
     let seed: u64 = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(11);
     println!("seed {seed} (replay with SIM_SEED={seed})");
     let dir = tempfile::tempdir().unwrap();
@@ -43,6 +43,8 @@ async fn a_race_with_an_edge_killed_an_aggregator_restarted_a_reader_dropped_and
         exe: PathBuf::from(env!("CARGO_BIN_EXE_racetime")),
         repo: repo(),
         listen: "127.0.0.1:0".into(),
+        // The desk enters the third marathon corral's gun during the race (test below).
+        desk_guns: vec!["marathon/sas3".into()],
     };
     let chain = Arc::new(Chain::start(&options, race).await.unwrap());
     let progress = Arc::new(Progress::default());
@@ -58,6 +60,30 @@ async fn a_race_with_an_edge_killed_an_aggregator_restarted_a_reader_dropped_and
             chain.stop_edge(km7, "KILL").unwrap();
             tokio::time::sleep(Duration::from_secs(2)).await;
             chain.start_edge(km7).unwrap();
+            // 1:15: the desk enters the official gun of the third marathon corral (until now the
+            // start-gun input's provisional time stood).
+            race_reaches(&progress, at(75)).await;
+            let gun = chain.race.gun_corrections().into_iter().find_map(|c| match c {
+                timing_core::Correction::GunTime { race, wave, at: Some(at) }
+                    if race == "marathon" && wave == "sas3" =>
+                {
+                    Some(at)
+                }
+                _ => None,
+            });
+            let body = serde_json::json!({
+                "v": 1, "who": "Chief timer", "why": "official gun from the starter's sheet",
+                "correction": { "kind": "gun_time", "race": "marathon", "wave": "sas3",
+                                "at": event_config::units::format_utc(gun.unwrap()) }
+            });
+            let resp = reqwest::Client::new()
+                .post(format!("{}/api/v1/desk/corrections", chain.agg_url))
+                .bearer_auth(&chain.desk_token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
             // 2:00: the finish decoder's connection is cut mid-frame; the edge rewinds it.
             race_reaches(&progress, at(120)).await;
             chain.routes.readers.get(&(finish_point, Line::Main)).unwrap().fault(Fault::DropMidFrame);
