@@ -18,8 +18,12 @@
 //!   → 200 `timing_wire::Ack`;
 //! - `GET /api/v1/edges/{id}/cursor` with the same token → 200 `timing_wire::Ack`.
 
+pub mod api;
 pub mod auth;
+pub mod guns;
 mod ingest;
+pub mod live;
+pub mod metrics;
 pub mod race;
 pub mod scope;
 pub mod store;
@@ -89,6 +93,8 @@ struct EdgeCounters {
     n_duplicates: AtomicU64,
     n_conflicts: AtomicU64,
     n_refusals: AtomicU64,
+    /// When the last upload was stored (aggregator clock, µs; 0 = never).
+    last_batch_us: std::sync::atomic::AtomicI64,
 }
 
 /// The wall clock, for binaries.
@@ -120,6 +126,9 @@ struct Shared {
     n_unauthenticated: AtomicU64,
     /// The latest telemetry of each edge.
     telemetry: Mutex<BTreeMap<String, timing_wire::Telemetry>>,
+    /// The race task's apply latency.
+    apply: metrics::Histogram,
+    n_applied_reads: AtomicU64,
 }
 
 impl std::fmt::Debug for AppState {
@@ -153,6 +162,8 @@ impl AppState {
                 counters,
                 n_unauthenticated: AtomicU64::new(0),
                 telemetry: Mutex::new(BTreeMap::new()),
+                apply: metrics::Histogram::default(),
+                n_applied_reads: AtomicU64::new(0),
             }),
         }
     }
@@ -197,6 +208,36 @@ impl AppState {
         })
     }
 
+    /// The aggregator's clock (the shared race clock in a simulation).
+    pub fn now(&self) -> Timestamp {
+        self.shared.clock.now()
+    }
+
+    /// The race task applied a batch of `n_reads` in `took`.
+    pub fn record_apply(&self, n_reads: usize, took: std::time::Duration) {
+        self.shared.apply.observe(took);
+        self.shared.n_applied_reads.fetch_add(n_reads as u64, Ordering::Relaxed);
+    }
+
+    /// When an edge's last upload was stored (µs, aggregator clock).
+    pub fn last_batch_us(&self, edge: &str) -> Option<i64> {
+        let us = self.shared.counters.get(edge)?.last_batch_us.load(Ordering::Relaxed);
+        (us != 0).then_some(us)
+    }
+
+    /// The event's edges.
+    pub fn edge_ids(&self) -> impl Iterator<Item = &str> {
+        self.shared.counters.keys().map(String::as_str)
+    }
+
+    pub fn n_applied_reads(&self) -> u64 {
+        self.shared.n_applied_reads.load(Ordering::Relaxed)
+    }
+
+    pub fn apply_histogram(&self) -> &metrics::Histogram {
+        &self.shared.apply
+    }
+
     /// Requests refused with 401 (no edge to count them against).
     pub fn n_unauthenticated(&self) -> u64 {
         self.shared.n_unauthenticated.load(Ordering::Relaxed)
@@ -224,6 +265,7 @@ impl AppState {
             c.n_signals.fetch_add(ingested.new_signals.len() as u64, Ordering::Relaxed);
             c.n_duplicates.fetch_add(ingested.n_duplicates as u64, Ordering::Relaxed);
             c.n_conflicts.fetch_add(ingested.n_conflicts as u64, Ordering::Relaxed);
+            c.last_batch_us.store(self.shared.clock.now().as_micros(), Ordering::Relaxed);
         }
     }
 }
@@ -240,6 +282,12 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(ingest::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// Every route: ingest and fleet ([`app`]), results and desk ([`race::routes`]), the public
+/// REST API, the live feed and metrics ([`api::routes`]).
+pub fn router(state: AppState, race: race::RaceHandle) -> Router {
+    app(state).merge(race::routes(race.clone())).merge(api::routes(race))
 }
 
 /// One edge as the fleet page shows it.

@@ -26,6 +26,9 @@ use timing_wire::desk::{AuditEntry, DeskCorrection, DeskRequest};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::AppState;
+use crate::guns::{GunBook, Source};
+use crate::live::ws::{Admissions, LiveConfig};
+use crate::live::{Frame, Hub, Key, Publisher};
 
 /// Counts a results desk watches.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,13 +47,31 @@ pub struct Summary {
     pub n_resyncs: u64,
 }
 
+/// A standings file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+    Xlsx,
+}
+
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+}
+
 /// What handlers can ask the race task.
 #[derive(Debug)]
 enum Query {
     Standings {
         final_standings: bool,
         precision: Precision,
-        csv: bool,
+        format: Format,
         filter: results_export::Filter,
         reply: oneshot::Sender<Vec<u8>>,
     },
@@ -62,6 +83,36 @@ enum Query {
         undoes: Option<u64>,
         reply: oneshot::Sender<Result<AuditEntry, String>>,
     },
+    /// A live-feed snapshot for one subscriber.
+    Snapshot {
+        key: Key,
+        reply: oneshot::Sender<Frame>,
+    },
+    /// A read-only look at the state (REST views); the closure answers through its own channel.
+    Read(ReadFn),
+}
+
+/// What a [`Query::Read`] sees.
+#[derive(Debug)]
+pub struct View<'a> {
+    pub engine: &'a Engine,
+    pub guns: &'a GunBook,
+    pub now: Timestamp,
+    extra: &'a Summary,
+}
+
+impl View<'_> {
+    pub fn summary(&self) -> Summary {
+        current_summary(self.engine, self.extra)
+    }
+}
+
+pub struct ReadFn(Box<dyn FnOnce(&View<'_>) + Send>);
+
+impl std::fmt::Debug for ReadFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadFn")
+    }
 }
 
 /// A handle to the running race task. Cheap to clone.
@@ -71,6 +122,19 @@ pub struct RaceHandle {
     event_name: Arc<str>,
     state: AppState,
     desk_token: Arc<Option<String>>,
+    live: Arc<LiveShared>,
+}
+
+/// What WebSocket connections share.
+#[derive(Debug)]
+struct LiveShared {
+    hub: Arc<Hub>,
+    admissions: Arc<Admissions>,
+    config: LiveConfig,
+    course: Arc<Course>,
+    zone: chrono_tz::Tz,
+    /// Per participant, folded "first last club" for search.
+    names: Vec<String>,
 }
 
 impl std::fmt::Debug for RaceHandle {
@@ -90,6 +154,8 @@ pub struct RaceSetup {
     pub zone: chrono_tz::Tz,
     /// The results desk's bearer token; `None` disables the desk API.
     pub desk_token: Option<String>,
+    /// Limits of the live feed.
+    pub live: LiveConfig,
 }
 
 /// A desk correction in core terms. Instants are RFC 3339, or local to the event's zone.
@@ -128,20 +194,90 @@ impl RaceHandle {
         self.tx.send(Query::Summary { reply }).await.ok()?;
         rx.await.ok()
     }
+
+    /// A live-feed snapshot of `key` (None if the race task is gone).
+    pub async fn snapshot(&self, key: Key) -> Option<Frame> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Query::Snapshot { key, reply }).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Runs `f` on the race state between batches (None if the race task is gone).
+    pub async fn read<T: Send + 'static>(&self, f: impl FnOnce(&View<'_>) -> T + Send + 'static) -> Option<T> {
+        let (reply, rx) = oneshot::channel();
+        let job = ReadFn(Box::new(move |v| {
+            let _ = reply.send(f(v));
+        }));
+        self.tx.send(Query::Read(job)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The event's course (immutable).
+    pub fn course(&self) -> &Course {
+        &self.live.course
+    }
+
+    /// The event's time zone (for display).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.live.zone
+    }
+
+    pub fn event_name(&self) -> &str {
+        &self.event_name
+    }
+
+    /// The aggregator's clock (the race clock in a simulation).
+    pub fn now(&self) -> Timestamp {
+        self.state.now()
+    }
+
+    pub(crate) fn search_names(&self) -> &[String] {
+        &self.live.names
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.live.hub
+    }
+
+    pub(crate) fn live_parts(&self) -> (Arc<Hub>, Arc<Admissions>, LiveConfig) {
+        (self.live.hub.clone(), self.live.admissions.clone(), self.live.config)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub(crate) fn desk_check(&self, headers: &axum::http::HeaderMap) -> Result<(), Box<Response>> {
+        desk_auth(self, headers)
+    }
 }
 
 /// Starts the race task on `state`'s store and feed.
 pub fn start(state: AppState, setup: RaceSetup) -> RaceHandle {
     let (tx, rx) = mpsc::channel(64);
     let feed = state.subscribe();
+    let hub = Arc::new(Hub::new(setup.live.topic_capacity));
     let handle = RaceHandle {
         tx,
         event_name: Arc::from(setup.event_name.as_str()),
         state: state.clone(),
         desk_token: Arc::new(setup.desk_token.clone()),
+        live: Arc::new(LiveShared {
+            hub: hub.clone(),
+            admissions: Arc::new(Admissions::new()),
+            config: setup.live,
+            course: Arc::new(setup.course.clone()),
+            zone: setup.zone,
+            names: setup
+                .course
+                .participants
+                .iter()
+                .map(|p| crate::api::fold(&format!("{} {} {}", p.first_name, p.last_name, p.club)))
+                .collect(),
+        }),
     };
     let name = handle.event_name.clone();
-    tokio::spawn(run(state, setup, feed, rx, name));
+    tokio::spawn(run(state, setup, feed, rx, name, hub));
     handle
 }
 
@@ -167,15 +303,39 @@ async fn desk_log(state: &AppState, zone: chrono_tz::Tz) -> Vec<Correction> {
         .collect()
 }
 
+/// A gun signal's claim in the gun book.
+fn claim_signal(guns: &mut GunBook, course: &Course, edge: &str, signal: &Signal) {
+    match signal {
+        Signal::GunTime { race, wave, at_us, source, jitter_us, .. } => guns.claim(
+            course,
+            (race, wave),
+            Some(Timestamp::from_micros(*at_us)),
+            Source { label: format!("{edge}: {source}"), jitter_us: *jitter_us, from_desk: false },
+        ),
+    }
+}
+
+/// Gun corrections in the gun book (`None` for other corrections).
+fn claim_correction(guns: &mut GunBook, course: &Course, c: &Correction, source: &str, from_desk: bool) {
+    if let Correction::GunTime { race, wave, at } = c {
+        guns.claim(course, (race, wave), *at, Source { label: source.to_string(), jitter_us: 0, from_desk });
+    }
+}
+
 /// Replays the store into a fresh engine: reads, then gun signals, the event's corrections, and
-/// the desk's audit log, in that order.
-async fn rebuild(state: &AppState, course: &Course, corrections: &[Correction], desk: &[Correction]) -> Engine {
+/// the desk's audit log, in that order. The gun book records every gun claim on the way.
+async fn rebuild(
+    state: &AppState,
+    course: &Course,
+    corrections: &[Correction],
+    desk: &[Correction],
+) -> (Engine, GunBook) {
     let (reads, signals) = state
         .with_store(|s| {
             let mut reads: Vec<Read> = Vec::new();
-            let mut signals: Vec<Signal> = Vec::new();
+            let mut signals: Vec<(String, Signal)> = Vec::new();
             let r = s.for_each_read(|_, w| reads.push(w.to_read()));
-            let g = s.for_each_signal(|_, sig| signals.push(sig));
+            let g = s.for_each_signal(|edge, sig| signals.push((edge.to_string(), sig)));
             if let Err(error) = r.and(g) {
                 tracing::error!(%error, "reading the store to rebuild the race; starting from what was read");
             }
@@ -183,8 +343,22 @@ async fn rebuild(state: &AppState, course: &Course, corrections: &[Correction], 
         })
         .await
         .unwrap_or_default();
-    let all_corrections: Vec<Correction> =
-        signals.iter().map(gun_correction).chain(corrections.iter().cloned()).chain(desk.iter().cloned()).collect();
+    let mut guns = GunBook::new(course);
+    for (edge, sig) in &signals {
+        claim_signal(&mut guns, course, edge, sig);
+    }
+    for c in corrections {
+        claim_correction(&mut guns, course, c, "corrections file", false);
+    }
+    for c in desk {
+        claim_correction(&mut guns, course, c, "desk", true);
+    }
+    let all_corrections: Vec<Correction> = signals
+        .iter()
+        .map(|(_, sig)| gun_correction(sig))
+        .chain(corrections.iter().cloned())
+        .chain(desk.iter().cloned())
+        .collect();
     let n = reads.len();
     let t0 = std::time::Instant::now();
     let (engine, refused) = Engine::replay(course.clone(), EngineOptions::default(), reads, all_corrections);
@@ -192,8 +366,15 @@ async fn rebuild(state: &AppState, course: &Course, corrections: &[Correction], 
         tracing::warn!(correction = i, error = %e, "a correction could not be applied");
     }
     tracing::info!(reads = n, elapsed = ?t0.elapsed(), "race state rebuilt from the store");
-    engine
+    (engine, guns)
 }
+
+fn drain_events(engine: &mut Engine) -> Vec<timing_core::RaceEvent> {
+    std::iter::from_fn(|| engine.poll_event()).collect()
+}
+
+/// How often followed runners' places and overdue flags are refreshed.
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn run(
     state: AppState,
@@ -201,16 +382,22 @@ async fn run(
     mut feed: broadcast::Receiver<Arc<crate::StoredBatch>>,
     mut queries: mpsc::Receiver<Query>,
     event_name: Arc<str>,
+    hub: Arc<Hub>,
 ) {
     let RaceSetup { course, corrections, zone, .. } = setup;
     let mut desk = desk_log(&state, zone).await;
-    let mut engine = rebuild(&state, &course, &corrections, &desk).await;
-    let mut summary_extra = (0u64, 0u64);
+    let (mut engine, mut guns) = rebuild(&state, &course, &corrections, &desk).await;
+    let mut publisher = Publisher::new(hub, &engine);
+    let mut summary = Summary::default();
+    let mut refresh = tokio::time::interval(REFRESH_EVERY);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             batch = feed.recv() => match batch {
                 Ok(batch) => {
+                    let t0 = std::time::Instant::now();
                     for sig in &batch.signals {
+                        claim_signal(&mut guns, &course, &batch.edge, sig);
                         if let Err(error) = engine.handle_correction(gun_correction(sig)) {
                             tracing::warn!(%error, edge = %batch.edge, "a gun signal could not be applied");
                         }
@@ -224,28 +411,34 @@ async fn run(
                             let _ = engine.handle_correction(c.clone());
                         }
                     }
-                    while engine.poll_event().is_some() {}
-                    summary_extra.0 += 1;
+                    let events = drain_events(&mut engine);
+                    publisher.publish(&engine, &events, state.now());
+                    summary.n_batches_applied += 1;
+                    state.record_apply(batch.reads.len(), t0.elapsed());
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(skipped = n, "race task lagged behind ingest; rebuilding from the store");
                     feed = feed.resubscribe();
-                    engine = rebuild(&state, &course, &corrections, &desk).await;
-                    summary_extra.1 += 1;
+                    (engine, guns) = rebuild(&state, &course, &corrections, &desk).await;
+                    publisher.resync_all(&engine, state.now());
+                    summary.n_resyncs += 1;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
+            _ = refresh.tick() => publisher.refresh(&engine, state.now()),
             query = queries.recv() => match query {
-                Some(Query::Standings { final_standings, precision, csv, filter, reply }) => {
+                Some(Query::Standings { final_standings, precision, format, filter, reply }) => {
                     let rows: Vec<_> = results_export::rows_from_engine(&engine, precision, final_standings)
                         .into_iter()
                         .filter(|r| filter.keeps(r))
                         .collect();
                     let mut buf = Vec::new();
-                    let written = if csv {
-                        results_export::write_csv(&rows, engine.course(), &mut buf)
-                    } else {
-                        results_export::write_json(&rows, &event_name, engine.course(), precision, &mut buf)
+                    let written = match format {
+                        Format::Csv => results_export::write_csv(&rows, engine.course(), &mut buf),
+                        Format::Json => results_export::write_json(&rows, &event_name, engine.course(), precision, &mut buf),
+                        Format::Xlsx => results_export::write_xlsx(&rows, engine.course(), precision)
+                            .map(|b| buf = b)
+                            .map_err(std::io::Error::other),
                     };
                     if let Err(error) = written {
                         tracing::error!(%error, "writing standings");
@@ -253,35 +446,26 @@ async fn run(
                     let _ = reply.send(buf);
                 }
                 Some(Query::Summary { reply }) => {
-                    let c = engine.counters();
-                    let results = engine.results();
-                    let count = |s: Status| results.iter().filter(|r| r.status() == s).count();
-                    let _ = reply.send(Summary {
-                        n_reads: c.n_reads,
-                        n_duplicates: c.n_duplicates,
-                        n_crossings: engine.n_crossings(),
-                        n_unknown_chips: engine.unknown_chips().len(),
-                        n_strays: engine.strays().len(),
-                        n_wrong_race: engine.wrong_race().len(),
-                        n_reviews: count(Status::Review),
-                        n_finished: count(Status::Finished),
-                        n_participants: results.len(),
-                        n_batches_applied: summary_extra.0,
-                        n_resyncs: summary_extra.1,
-                    });
+                    let _ = reply.send(current_summary(&engine, &summary));
+                }
+                Some(Query::Snapshot { key, reply }) => {
+                    let _ = reply.send(publisher.snapshot(&engine, &key, state.now()));
+                }
+                Some(Query::Read(job)) => {
+                    (job.0)(&View { engine: &engine, guns: &guns, now: state.now(), extra: &summary });
                 }
                 Some(Query::Desk { request, undoes, reply }) => {
                     let answer = async {
                         let core = to_core(&request.correction, &request.why, zone)?;
                         // Validate by applying: a refused correction changes nothing.
                         engine.handle_correction(core.clone()).map_err(|e| e.to_string())?;
-                        while engine.poll_event().is_some() {}
                         let json = serde_json::to_string(&request.correction).map_err(|e| e.to_string())?;
                         let (who, why) = (request.who.clone(), request.why.clone());
                         let now = timing_core::time::Clock::now(&crate::SystemClock);
                         let stored = state.with_store(move |s| s.append_audit(now, &who, &why, &json, undoes)).await?;
                         match stored {
                             Ok(id) => {
+                                claim_correction(&mut guns, &course, &core, "desk", true);
                                 desk.push(core);
                                 Ok(AuditEntry { id, at_us: now.as_micros(), who: request.who, why: request.why, correction: request.correction, undoes })
                             }
@@ -289,15 +473,38 @@ async fn run(
                         }
                     }
                     .await;
-                    if answer.is_err() {
+                    if answer.is_ok() {
+                        let events = drain_events(&mut engine);
+                        publisher.publish(&engine, &events, state.now());
+                    } else {
                         // Whatever was applied but not recorded must not stay: rebuild from what is recorded.
-                        engine = rebuild(&state, &course, &corrections, &desk).await;
+                        (engine, guns) = rebuild(&state, &course, &corrections, &desk).await;
+                        publisher.resync_all(&engine, state.now());
                     }
                     let _ = reply.send(answer);
                 }
                 None => return,
             },
         }
+    }
+}
+
+fn current_summary(engine: &Engine, extra: &Summary) -> Summary {
+    let c = engine.counters();
+    let results = engine.results();
+    let count = |s: Status| results.iter().filter(|r| r.status() == s).count();
+    Summary {
+        n_reads: c.n_reads,
+        n_duplicates: c.n_duplicates,
+        n_crossings: engine.n_crossings(),
+        n_unknown_chips: engine.unknown_chips().len(),
+        n_strays: engine.strays().len(),
+        n_wrong_race: engine.wrong_race().len(),
+        n_reviews: count(Status::Review),
+        n_finished: count(Status::Finished),
+        n_participants: results.len(),
+        n_batches_applied: extra.n_batches_applied,
+        n_resyncs: extra.n_resyncs,
     }
 }
 
@@ -314,7 +521,7 @@ struct StandingsParams {
 async fn standings(
     State(race): State<RaceHandle>,
     QueryParams(p): QueryParams<StandingsParams>,
-    csv: bool,
+    format: Format,
 ) -> Response {
     let precision = match p.precision.as_deref() {
         None | Some("s") => Precision::Seconds,
@@ -333,7 +540,7 @@ async fn standings(
         .send(Query::Standings {
             final_standings: p.r#final,
             precision,
-            csv,
+            format,
             filter: results_export::Filter::default(),
             reply,
         })
@@ -343,8 +550,7 @@ async fn standings(
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     match rx.await {
-        Ok(body) => ([(header::CONTENT_TYPE, if csv { "text/csv; charset=utf-8" } else { "application/json" })], body)
-            .into_response(),
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
@@ -481,7 +687,7 @@ struct ExportParams {
     precision: Option<String>,
 }
 
-async fn export(race: RaceHandle, headers: axum::http::HeaderMap, p: ExportParams, csv: bool) -> Response {
+async fn export(race: RaceHandle, headers: axum::http::HeaderMap, p: ExportParams, format: Format) -> Response {
     if let Err(r) = desk_auth(&race, &headers) {
         return *r;
     }
@@ -492,14 +698,28 @@ async fn export(race: RaceHandle, headers: axum::http::HeaderMap, p: ExportParam
     };
     let filter = results_export::Filter { race: p.race, gender: p.gender, category: p.category };
     let (reply, rx) = oneshot::channel();
-    if race.tx.send(Query::Standings { final_standings: true, precision, csv, filter, reply }).await.is_err() {
+    if race.tx.send(Query::Standings { final_standings: true, precision, format, filter, reply }).await.is_err() {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     match rx.await {
-        Ok(body) => ([(header::CONTENT_TYPE, if csv { "text/csv; charset=utf-8" } else { "application/json" })], body)
-            .into_response(),
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
+}
+
+async fn export_route(
+    State(race): State<RaceHandle>,
+    axum::extract::Path(ext): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    QueryParams(p): QueryParams<ExportParams>,
+) -> Response {
+    let format = match ext.as_str() {
+        "csv" => Format::Csv,
+        "json" => Format::Json,
+        "xlsx" => Format::Xlsx,
+        other => return error(StatusCode::NOT_FOUND, format!("no export format {other:?}: csv, json or xlsx")),
+    };
+    export(race, headers, p, format).await
 }
 
 /// Public, read-only results routes, and the desk's routes (desk token).
@@ -509,20 +729,9 @@ pub fn routes(race: RaceHandle) -> axum::Router {
         .route("/api/v1/desk/corrections", post(post_correction))
         .route("/api/v1/desk/undo/{id}", post(post_undo))
         .route("/api/v1/desk/audit", get(get_audit))
-        .route(
-            "/api/v1/desk/export.csv",
-            get(|State(r): State<RaceHandle>, h: axum::http::HeaderMap, QueryParams(p): QueryParams<ExportParams>| {
-                export(r, h, p, true)
-            }),
-        )
-        .route(
-            "/api/v1/desk/export.json",
-            get(|State(r): State<RaceHandle>, h: axum::http::HeaderMap, QueryParams(p): QueryParams<ExportParams>| {
-                export(r, h, p, false)
-            }),
-        )
-        .route("/api/v1/standings.csv", get(|s, q| standings(s, q, true)))
-        .route("/api/v1/standings.json", get(|s, q| standings(s, q, false)))
+        .route("/api/v1/desk/export.{ext}", get(export_route))
+        .route("/api/v1/standings.csv", get(|s, q| standings(s, q, Format::Csv)))
+        .route("/api/v1/standings.json", get(|s, q| standings(s, q, Format::Json)))
         .route(
             "/api/v1/summary",
             get(|State(race): State<RaceHandle>| async move {

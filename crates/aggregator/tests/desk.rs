@@ -46,9 +46,10 @@ async fn world(db: &std::path::Path) -> World {
             event_name: event.name.clone(),
             zone: event.time_zone,
             desk_token: Some(DESK.into()),
+            live: Default::default(),
         },
     );
-    World { app: aggregator::app(state).merge(aggregator::race::routes(handle)), race }
+    World { app: aggregator::router(state, handle), race }
 }
 
 async fn call(

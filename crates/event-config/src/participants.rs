@@ -1,6 +1,7 @@
 //! Participant lists: CSV with header `bib,chip,first_name,last_name,gender,birth_date,race,wave,nation,club`.
 //!
-//! Extra columns are allowed; `division` (e.g. `wheelchair`, `guided`) is read when present.
+//! Extra columns are allowed; `division` (e.g. `wheelchair`, `guided`) and `estimate` (the runner's
+//! declared finish time, `H:MM:SS`, for predicted times before the first split) are read when present.
 //! `chip` may hold several chips separated by spaces (dual-tag bibs).
 //! A file with any problem imports nothing: every problem is reported with its line and column.
 
@@ -52,6 +53,7 @@ pub fn parse_participants(file: &str, source: &str, event: &EventConfig) -> Resu
     }
     let idx: Vec<usize> = REQUIRED_COLUMNS.iter().map(|c| col(c).expect("checked")).collect();
     let division_col = col("division");
+    let estimate_col = col("estimate");
     let reference = event.age_reference_date();
     let course = &event.course;
 
@@ -142,6 +144,30 @@ pub fn parse_participants(file: &str, source: &str, event: &EventConfig) -> Resu
                 _ => {}
             }
         }
+        let estimate = match estimate_col.and_then(|c| record.get(c)).filter(|e| !e.is_empty()) {
+            None => None,
+            Some(text) => match crate::units::parse_duration(text) {
+                Ok(e) if e > timing_core::Elapsed::ZERO => Some(e),
+                Ok(_) => {
+                    errors.push(ConfigError {
+                        file: file.to_string(),
+                        position: Some(Position { line, column: estimate_col.expect("read") + 1 }),
+                        column_name: Some("estimate".into()),
+                        message: format!("estimate {text:?} is not a positive duration"),
+                    });
+                    None
+                }
+                Err(message) => {
+                    errors.push(ConfigError {
+                        file: file.to_string(),
+                        position: Some(Position { line, column: estimate_col.expect("read") + 1 }),
+                        column_name: Some("estimate".into()),
+                        message,
+                    });
+                    None
+                }
+            },
+        };
         let division = division_col
             .and_then(|c| record.get(c))
             .filter(|d| !d.is_empty())
@@ -171,6 +197,7 @@ pub fn parse_participants(file: &str, source: &str, event: &EventConfig) -> Resu
                 category,
                 nation: field(8).to_string(),
                 club: field(9).to_string(),
+                estimate,
             });
         }
     }

@@ -615,7 +615,10 @@ fn rank(course: &Course, truth: &mut [Truth]) {
 fn participants_csv(event: &EventConfig, s: &Scenario, rng: &mut ChaCha8Rng) -> String {
     let course = &event.course;
     let reference = event.age_reference_date();
-    let mut out = String::from("bib,chip,first_name,last_name,gender,birth_date,race,wave,nation,club,division\n");
+    let mut out =
+        String::from("bib,chip,first_name,last_name,gender,birth_date,race,wave,nation,club,division,estimate\n");
+    // Declared finish times come from a stream of their own, so adding them changed no seed's race.
+    let mut declared = ChaCha8Rng::seed_from_u64(s.seed ^ 0x00e5_7112_a7e0);
     let mut bib = 1u32;
     for (ri, race) in course.races.iter().enumerate() {
         let n = s.runners.get(ri).copied().unwrap_or(0);
@@ -649,11 +652,18 @@ fn participants_csv(event: &EventConfig, s: &Scenario, rng: &mut ChaCha8Rng) -> 
             let nation =
                 ["FRA", "FRA", "FRA", "FRA", "BEL", "ESP", "GBR", "ITA", "DEU", "USA"].choose(rng).expect("not empty");
             let club = if rng.random_bool(0.3) { names::club(rng) } else { "" };
+            // Corrals fill by declared time: a pace from 3:30 to 7:30 per km along the field, ±15 %.
+            let along = k as f64 / n.max(1) as f64;
+            let pace_s = (210.0 + 240.0 * along) * declared.random_range(0.85..1.15);
+            let estimate_s = (pace_s * race.distance_m as f64 / 1000.0).round() as i64;
             out.push_str(&format!(
-                "{bib},{chip},{first},{last},{},{birth},{},{},{nation},{club},{division}\n",
+                "{bib},{chip},{first},{last},{},{birth},{},{},{nation},{club},{division},{}:{:02}:{:02}\n",
                 gender.code(),
                 race.id,
-                wave.id
+                wave.id,
+                estimate_s / 3600,
+                estimate_s / 60 % 60,
+                estimate_s % 60
             ));
             bib += 1;
         }

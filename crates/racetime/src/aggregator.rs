@@ -61,6 +61,7 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
                 event_name: event.name.clone(),
                 zone: event.time_zone,
                 desk_token,
+                live: Default::default(),
             },
         );
         let listener =
@@ -68,7 +69,7 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         // A line tests and the demo read to find the port.
         println!("aggregator listening on http://{addr}");
-        let app = aggregator::app(state).merge(aggregator::race::routes(race));
+        let app = aggregator::router(state, race);
         let shutdown = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
@@ -78,6 +79,9 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
             }
             tracing::info!("stopping the aggregator");
         };
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving")
     })
 }

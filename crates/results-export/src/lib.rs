@@ -1,4 +1,4 @@
-//! Standings as files: CSV and JSON, the format of `racetime results`.
+//! Standings as files: CSV, JSON and XLSX, the format of `racetime results`.
 //!
 //! CSV columns, in this order: `race,place,gender_place,category_place,bib,first_name,last_name,
 //! gender,category,wave,nation,club,status,gun_time,chip_time`, one `split_<point_id>` per timing
@@ -213,6 +213,67 @@ pub fn write_csv(rows: &[Row], course: &Course, out: impl Write) -> std::io::Res
         w.write_record(&rec)?;
     }
     w.flush()
+}
+
+/// A published `H:MM:SS[.mmm]` as a fraction of a day (Excel's duration unit).
+fn excel_duration(text: &str) -> Option<f64> {
+    let (whole, frac) = text.split_once('.').map_or((text, "0"), |(w, f)| (w, f));
+    let mut secs = 0f64;
+    for part in whole.split(':') {
+        secs = secs * 60.0 + part.parse::<u64>().ok()? as f64;
+    }
+    let frac: f64 = format!("0.{frac}").parse().ok()?;
+    Some((secs + frac) / 86_400.0)
+}
+
+/// Writes rows as an Excel workbook with the CSV's columns: places as numbers, times as
+/// durations (`[h]:mm:ss`, the published value), a frozen, filterable header.
+pub fn write_xlsx(rows: &[Row], course: &Course, precision: Precision) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("Results")?;
+    let bold = Format::new().set_bold();
+    let duration = Format::new().set_num_format(match precision {
+        Precision::Seconds => "[h]:mm:ss",
+        Precision::Millis => "[h]:mm:ss.000",
+    });
+    let mut header: Vec<String> = FIXED_COLUMNS.iter().map(|c| c.to_string()).collect();
+    header.extend(course.points.iter().map(|p| format!("split_{}", p.id)));
+    header.push("flags".into());
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, h, &bold)?;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let row = i as u32 + 1;
+        let texts: [&str; 9] = [&r.race, "", "", "", &r.bib, &r.first_name, &r.last_name, r.gender, &r.category];
+        for (c, t) in texts.iter().enumerate() {
+            if !t.is_empty() {
+                sheet.write_string(row, c as u16, *t)?;
+            }
+        }
+        for (c, place) in [(1u16, r.place), (2, r.gender_place), (3, r.category_place)] {
+            if let Some(p) = place {
+                sheet.write_number(row, c, f64::from(p))?;
+            }
+        }
+        for (c, t) in [(9u16, &r.wave), (10, &r.nation), (11, &r.club)] {
+            sheet.write_string(row, c, t)?;
+        }
+        sheet.write_string(row, 12, r.status)?;
+        let times = [r.gun_time.as_deref(), r.chip_time.as_deref()]
+            .into_iter()
+            .chain(r.splits.iter().map(|(_, v)| v.as_deref()));
+        for (k, t) in times.enumerate() {
+            if let Some(d) = t.and_then(excel_duration) {
+                sheet.write_number_with_format(row, 13 + k as u16, d, &duration)?;
+            }
+        }
+        sheet.write_string(row, header.len() as u16 - 1, r.flags.join(" "))?;
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofilter(0, 0, rows.len() as u32, header.len() as u16 - 1)?;
+    workbook.save_to_buffer()
 }
 
 /// Writes rows as one JSON document: `{"event", "precision", "points", "results": [...]}`.

@@ -231,6 +231,8 @@ pub struct Participant {
     pub category: Option<CategoryIdx>,
     pub nation: String,
     pub club: String,
+    /// The runner's declared finish time, for predictions before the first split.
+    pub estimate: Option<Elapsed>,
 }
 
 /// The whole validated event: the engine's immutable configuration.

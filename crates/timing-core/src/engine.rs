@@ -146,6 +146,26 @@ fn read_fingerprint(point: PointIdx, reader: u32, read: &Read) -> u64 {
     x ^ (x >> 33)
 }
 
+/// A published ranking list: a race's overall or gender list within a division, or a category.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Board {
+    Overall { race: RaceIdx, division: crate::course::Division },
+    Gender { race: RaceIdx, division: crate::course::Division, gender: crate::course::Gender },
+    Category(crate::course::CategoryIdx),
+}
+
+impl Board {
+    /// The lists a participant appears on when ranked.
+    pub fn of(course: &Course, p: ParticipantIdx) -> [Option<Board>; 3] {
+        let part = course.participant(p);
+        [
+            Some(Board::Overall { race: part.race, division: part.division.clone() }),
+            Some(Board::Gender { race: part.race, division: part.division.clone(), gender: part.gender }),
+            part.category.map(Board::Category),
+        ]
+    }
+}
+
 /// Which ranking lists a participant belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Group {
@@ -308,6 +328,31 @@ impl Engine {
             .get(&Group::Overall(race, d))
             .map(|r| r.iter().map(|(_, p)| ParticipantIdx(p)).collect())
             .unwrap_or_default()
+    }
+
+    /// The first `n` entries of a ranking list, best first (ties in bib order).
+    pub fn top(&self, board: &Board, n: usize) -> Vec<ParticipantIdx> {
+        let group = self.board_group(board);
+        group
+            .and_then(|g| self.groups.get(&g))
+            .map(|r| r.iter().take(n).map(|(_, p)| ParticipantIdx(p)).collect())
+            .unwrap_or_default()
+    }
+
+    fn board_group(&self, board: &Board) -> Option<Group> {
+        match board {
+            Board::Overall { race, division } => self.divisions.get(division).map(|&d| Group::Overall(*race, d)),
+            Board::Gender { race, division, gender } => {
+                self.divisions.get(division).map(|&d| Group::Gender(*race, d, *gender as u8))
+            }
+            Board::Category(c) => Some(Group::Category(c.0)),
+        }
+    }
+
+    /// How many entries a ranking list has.
+    pub fn board_len(&self, board: &Board) -> usize {
+        let group = self.board_group(board);
+        group.and_then(|g| self.groups.get(&g)).map_or(0, RankIndex::len)
     }
 
     /// Every unknown chip with its read count, sorted by chip.

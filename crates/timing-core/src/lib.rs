@@ -19,6 +19,7 @@ pub mod crossing;
 pub mod engine;
 pub mod passing;
 pub mod placing;
+pub mod predict;
 pub mod read;
 pub mod result;
 pub mod standings;
@@ -29,7 +30,7 @@ pub use course::{
     Bib, Category, CategoryIdx, Course, Division, Gender, Participant, ParticipantIdx, PointIdx, RaceDef, RaceIdx,
     RankBy, Split, TimeMode, TimingPoint, Wave, WaveIdx,
 };
-pub use engine::{Engine, EngineOptions, Places, RaceEvent, ReadOutcome};
+pub use engine::{Board, Engine, EngineOptions, Places, RaceEvent, ReadOutcome};
 pub use read::{ChipId, Line, PointId, Read, ReaderId, Rssi};
 pub use result::{Flags, ParticipantResult, Passing, Provenance, Status};
 pub use standings::{Row, standings};

@@ -348,4 +348,56 @@ pub mod desk {
         /// The entry this one undoes, if it is an undo.
         pub undoes: Option<u64>,
     }
+
+    /// One source's word on when a wave started.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct GunClaim {
+        /// `event file`, `corrections file`, `desk (<who>)`, `<edge>: modbus:<device>:<channel>`, `<edge>: decoder:<reader>`.
+        pub source: String,
+        pub at_us: i64,
+        /// How uncertain the source says it is.
+        pub jitter_us: i64,
+    }
+
+    /// `GET /api/v1/desk/guns`: each wave's gun and every claim about it.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct WaveGun {
+        pub race: String,
+        pub wave: String,
+        pub scheduled_us: i64,
+        /// The gun the results use now.
+        pub in_effect_us: i64,
+        /// No source has spoken: the scheduled start stands in (results are flagged).
+        pub scheduled_only: bool,
+        pub claims: Vec<GunClaim>,
+        /// Two claims differ by more than a second (plus their jitter).
+        pub conflict: bool,
+        /// The desk set this wave's gun after the disagreeing claims.
+        pub resolved_by_desk: bool,
+    }
+
+    /// One item of the review queue (`GET /api/v1/desk/review`).
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    pub enum ReviewItem {
+        /// A result in review: missing mats, impossible pace, late start.
+        Result {
+            bib: String,
+            name: String,
+            race: String,
+            flags: Vec<String>,
+            /// Splits (point ids) without a passing.
+            missing: Vec<String>,
+        },
+        /// A chip no bib owns.
+        UnknownChip { chip: String, n_reads: u64, first_seen_us: i64, points: Vec<String> },
+        /// Crossings at a point the bib's race does not use.
+        WrongRace { bib: String, name: String, race: String, point: String, n_crossings: usize, first_us: i64 },
+        /// A crossing outside any plausible window (reported once).
+        Stray { chip: String, bib: Option<String>, point: String, line: String, first_us: i64 },
+        /// Sources disagree on a wave's gun.
+        GunConflict { race: String, wave: String, claims: Vec<GunClaim> },
+    }
 }
+
+pub mod live;

@@ -92,6 +92,7 @@ fn course() -> Course {
             category: None,
             nation: "FRA".into(),
             club: String::new(),
+            estimate: None,
         });
     }
     Course {
@@ -602,4 +603,81 @@ fn a_runner_seen_only_at_the_start_is_running_then_dnf() {
     // Nobody else was seen: not started, DNS in final standings, no start_from_gun noise.
     check(&e, "2", Status::NotStarted, None, None, &[]);
     assert_eq!(e.result(bib(&e, "2")).status().final_status(), Status::Dns);
+}
+
+#[test]
+fn predictions_run_from_the_last_segment_and_stop_at_the_finish() {
+    use crate::predict::{Basis, predict};
+    // Bib 1: start at +10 s, km5 at +1810 s (6:00/km), nothing yet at km10.
+    let mut reads = burst("C1", "start", Line::Main, 10.0, 3);
+    reads.extend(burst("C1", "km5", Line::Main, 1810.0, 3));
+    let mut e = engine_with(&reads);
+    let p = bib(&e, "1");
+    let pred = predict(e.course(), p, e.result(p)).expect("running");
+    assert_eq!(pred.basis, Basis::LastSegment);
+    assert_eq!(pred.pace_per_km, pace(6, 0));
+    assert_eq!(pred.next.split, 2);
+    assert_eq!(pred.next.at, at(1810.0 + 1800.0));
+    assert_eq!(pred.finish.split, 4);
+    assert_eq!(pred.finish.at, at(1810.0 + 3.0 * 1800.0));
+    // Overdue only past the ETA plus a tenth of the segment (3 min here).
+    assert!(!pred.next.overdue(at(1810.0 + 1800.0 + 180.0)));
+    assert!(pred.next.overdue(at(1810.0 + 1800.0 + 181.0)));
+    // Faster over km5 → km10 (5:00/km): the prediction follows the last segment.
+    for r in burst("C1", "km10", Line::Main, 1810.0 + 1500.0, 3) {
+        e.handle_read(&r);
+    }
+    let pred = predict(e.course(), p, e.result(p)).expect("running");
+    assert_eq!(pred.pace_per_km, pace(5, 0));
+    assert_eq!(pred.next.split, 3);
+    assert_eq!(pred.finish.at, at(3310.0 + 2.0 * 1500.0));
+    // Finished: no prediction.
+    for r in burst("C1", "km15", Line::Main, 4810.0, 3).into_iter().chain(burst("C1", "finish", Line::Main, 6310.0, 3))
+    {
+        e.handle_read(&r);
+    }
+    assert_eq!(e.result(p).status(), Status::Finished);
+    assert!(predict(e.course(), p, e.result(p)).is_none());
+}
+
+#[test]
+fn predictions_before_the_first_split_use_the_declared_time_and_none_without_it() {
+    use crate::predict::{Basis, predict};
+    let mut c = course();
+    c.participants[0].estimate = Some(Elapsed::from_secs(2 * 3600)); // 20 km in 2:00:00 → 6:00/km
+    let mut e = Engine::new(c, EngineOptions::default());
+    let (p1, p2) = (bib(&e, "1"), bib(&e, "2"));
+    assert!(predict(e.course(), p1, e.result(p1)).is_none(), "not started: no prediction");
+    for r in burst("C1", "start", Line::Main, 10.0, 3).into_iter().chain(burst("C2", "start", Line::Main, 20.0, 3)) {
+        e.handle_read(&r);
+    }
+    let pred = predict(e.course(), p1, e.result(p1)).expect("started with a declared time");
+    assert_eq!(pred.basis, Basis::Declared);
+    assert_eq!((pred.next.split, pred.next.at), (1, at(10.0 + 1800.0)));
+    assert_eq!(pred.finish.at, at(10.0 + 7200.0));
+    assert!(predict(e.course(), p2, e.result(p2)).is_none(), "no declared time, no segment yet");
+}
+
+#[test]
+fn top_of_a_board_is_the_head_of_the_ranked_list() {
+    // Bibs 1, 2, 3 (wave A; 1 and 3 female) finish 2:00:00, 1:55:00, 2:05:00 after the gun.
+    let mut reads = Vec::new();
+    for (chip, finish) in [("C1", 7200.0), ("C2", 6900.0), ("C3", 7500.0)] {
+        reads.extend(burst(chip, "start", Line::Main, 5.0, 3));
+        for (k, p) in ["km5", "km10", "km15"].iter().enumerate() {
+            reads.extend(burst(chip, p, Line::Main, finish * (k + 1) as f64 / 4.0, 3));
+        }
+        reads.extend(burst(chip, "finish", Line::Main, finish, 3));
+    }
+    let e = engine_with(&reads);
+    let overall = Board::Overall { race: RaceIdx(0), division: Division::running() };
+    let bibs = |v: Vec<ParticipantIdx>| {
+        v.into_iter().map(|p| e.course().participant(p).bib.as_str().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(bibs(e.top(&overall, 10)), ["2", "1", "3"]);
+    assert_eq!(bibs(e.top(&overall, 2)), ["2", "1"]);
+    assert_eq!(e.board_len(&overall), 3);
+    let women = Board::Gender { race: RaceIdx(0), division: Division::running(), gender: Gender::Female };
+    assert_eq!(bibs(e.top(&women, 10)), ["1", "3"]);
+    assert_eq!(Board::of(e.course(), bib(&e, "1"))[1], Some(women));
 }

@@ -1,0 +1,392 @@
+//! Live splits for spectators: topics, the fan-out hub, and the race task's publisher.
+//!
+//! Design note. The race task owns the engine and is the only publisher: after each applied
+//! batch it turns the engine's events into messages, serialised once, and sends each to its
+//! topic's `tokio::sync::broadcast` channel. Sending never waits: a broadcast channel is a ring
+//! shared by all of a topic's subscribers, so a slow WebSocket client cannot slow the engine or
+//! any other client; it finds out it fell behind (`Lagged`) and is resynced from a fresh snapshot
+//! (see `ws`). Only topics someone subscribes to exist (a runner nobody follows costs nothing),
+//! and the publisher keeps per-topic state (a leaderboard's last published head, the arrivals
+//! ring of each point) to send deltas.
+//! Ordering: a subscriber takes its receiver first and then asks the race task for a snapshot
+//! at version V; every later delta carries a version > V, earlier ones are skipped.
+//! This is the seam where a fan-out engine (NATS JetStream across gateway nodes) slots in: the
+//! hub's `publish` and `subscribe` are all the rest of the aggregator uses.
+
+pub mod view;
+pub mod ws;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::Utf8Bytes;
+use rustc_hash::{FxHashMap, FxHashSet};
+use timing_core::{Board, Course, Engine, Gender, ParticipantIdx, PointIdx, RaceEvent, Timestamp};
+use timing_wire::live::{Arrival, BOARD_DEPTHS, LIVE_VERSION, ServerMessage, Topic};
+use tokio::sync::broadcast;
+
+/// How many arrivals a point's feed keeps for a new subscriber's snapshot.
+pub const ARRIVALS_KEPT: usize = 50;
+
+/// A topic resolved against the course.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Key {
+    Runner(ParticipantIdx),
+    /// A ranking list and how deep its head is published.
+    Board(Board, u16),
+    Arrivals(PointIdx),
+}
+
+/// Resolves a client's topic, or says what is wrong with it.
+pub fn resolve(course: &Course, topic: &Topic) -> Result<Key, String> {
+    match topic {
+        Topic::Runner { bib } => {
+            course.participant_by_bib(bib.trim()).map(Key::Runner).ok_or_else(|| format!("no runner with bib {bib:?}"))
+        }
+        Topic::Arrivals { point } => {
+            course.point_by_id(point).map(Key::Arrivals).ok_or_else(|| format!("no timing point {point:?}"))
+        }
+        Topic::Leaderboard { race, gender, category, division, top } => {
+            let r = course.race_by_id(race).ok_or_else(|| format!("no race {race:?}"))?;
+            let depth = BOARD_DEPTHS
+                .iter()
+                .copied()
+                .find(|&d| d >= (*top).max(1))
+                .ok_or_else(|| format!("top {top} is deeper than {}", BOARD_DEPTHS[BOARD_DEPTHS.len() - 1]))?;
+            let division = timing_core::Division(
+                division.as_deref().unwrap_or(timing_core::Division::RUNNING).to_ascii_lowercase().into(),
+            );
+            let board = match (gender, category) {
+                (_, Some(code)) => {
+                    let c = course
+                        .categories
+                        .iter()
+                        .position(|c| c.race == r && c.code.eq_ignore_ascii_case(code))
+                        .ok_or_else(|| format!("no category {code:?} in race {race:?}"))?;
+                    Board::Category(timing_core::CategoryIdx(c as u16))
+                }
+                (Some(g), None) => Board::Gender {
+                    race: r,
+                    division,
+                    gender: Gender::parse(g).ok_or_else(|| format!("unknown gender {g:?}: expected M, F or X"))?,
+                },
+                (None, None) => Board::Overall { race: r, division },
+            };
+            Ok(Key::Board(board, depth))
+        }
+    }
+}
+
+/// A serialised message and the state version it brings a subscriber to.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub version: u64,
+    pub text: Utf8Bytes,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    pub clients: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub messages_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub resyncs: AtomicU64,
+    pub dropped_slow: AtomicU64,
+    pub closed_flood: AtomicU64,
+    pub closed_garbage: AtomicU64,
+    pub refused_limit: AtomicU64,
+    pub published: AtomicU64,
+}
+
+/// Topics with subscribers, each a broadcast channel.
+#[derive(Debug)]
+pub struct Hub {
+    topics: Mutex<FxHashMap<Key, broadcast::Sender<Frame>>>,
+    /// Messages a topic holds for its slowest subscriber before that one must resync.
+    capacity: usize,
+    pub stats: LiveStats,
+}
+
+impl Hub {
+    pub fn new(capacity: usize) -> Hub {
+        Hub { topics: Mutex::new(FxHashMap::default()), capacity: capacity.max(2), stats: LiveStats::default() }
+    }
+
+    pub fn subscribe(&self, key: &Key) -> broadcast::Receiver<Frame> {
+        let mut topics = self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match topics.get(key) {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = broadcast::channel(self.capacity);
+                topics.insert(key.clone(), tx);
+                rx
+            }
+        }
+    }
+
+    /// The topics someone listens to; forgets the others.
+    fn watched(&self) -> Vec<(Key, broadcast::Sender<Frame>)> {
+        let mut topics = self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        topics.retain(|_, tx| tx.receiver_count() > 0);
+        topics.iter().map(|(k, tx)| (k.clone(), tx.clone())).collect()
+    }
+
+    fn sender(&self, key: &Key) -> Option<broadcast::Sender<Frame>> {
+        let topics = self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        topics.get(key).filter(|tx| tx.receiver_count() > 0).cloned()
+    }
+
+    pub fn n_topics(&self) -> usize {
+        self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+}
+
+fn frame(version: u64, msg: &ServerMessage) -> Frame {
+    let text = serde_json::to_string(msg).expect("live messages serialise");
+    Frame { version, text: Utf8Bytes::from(text) }
+}
+
+/// The race task's side of the live feed.
+#[derive(Debug)]
+pub struct Publisher {
+    hub: Arc<Hub>,
+    version: u64,
+    /// The head of each watched leaderboard as last published.
+    boards: FxHashMap<Key, Vec<view::Entry>>,
+    /// Each point's latest arrivals, newest first.
+    arrivals: Vec<VecDeque<Arrival>>,
+    /// Places and overdue flags of watched runners as last published (refreshed periodically).
+    runners: FxHashMap<ParticipantIdx, (timing_core::Places, bool)>,
+}
+
+impl Publisher {
+    pub fn new(hub: Arc<Hub>, engine: &Engine) -> Publisher {
+        let mut p = Publisher {
+            hub,
+            version: 0,
+            boards: FxHashMap::default(),
+            arrivals: Vec::new(),
+            runners: FxHashMap::default(),
+        };
+        p.reload_arrivals(engine);
+        p
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn reload_arrivals(&mut self, engine: &Engine) {
+        self.arrivals = (0..engine.course().points.len())
+            .map(|i| view::latest_arrivals(engine, PointIdx(i as u16), ARRIVALS_KEPT).into())
+            .collect();
+    }
+
+    fn send(&self, tx: &broadcast::Sender<Frame>, f: Frame) {
+        // No receiver left is not an error: the topic is pruned at the next round.
+        let _ = tx.send(f);
+        self.hub.stats.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A snapshot for one subscriber (also makes the publisher track the topic).
+    pub fn snapshot(&mut self, engine: &Engine, key: &Key, now: Timestamp) -> Frame {
+        let course = engine.course();
+        let topic = view::topic(course, key);
+        let msg = match key {
+            Key::Runner(p) => {
+                let runner = view::runner(engine, *p, now);
+                self.runners.insert(*p, (engine.places(*p), runner.prediction.as_ref().is_some_and(|p| p.overdue)));
+                ServerMessage::Runner {
+                    v: LIVE_VERSION,
+                    topic,
+                    version: self.version,
+                    snapshot: true,
+                    runner: Box::new(runner),
+                }
+            }
+            Key::Board(board, depth) => {
+                let entries = view::board_entries(engine, board, usize::from(*depth));
+                let rows = entries.iter().enumerate().map(|(i, e)| view::board_row(course, i, e, None)).collect();
+                let msg = ServerMessage::Leaderboard {
+                    v: LIVE_VERSION,
+                    topic,
+                    version: self.version,
+                    snapshot: true,
+                    size: engine.board_len(board) as u32,
+                    length: entries.len() as u32,
+                    rows,
+                };
+                self.boards.insert(key.clone(), entries);
+                msg
+            }
+            Key::Arrivals(point) => ServerMessage::Arrivals {
+                v: LIVE_VERSION,
+                topic,
+                version: self.version,
+                snapshot: true,
+                items: self.arrivals[point.idx()].iter().cloned().collect(),
+            },
+        };
+        frame(self.version, &msg)
+    }
+
+    /// Publishes what the events of one applied batch changed.
+    pub fn publish(&mut self, engine: &Engine, events: &[RaceEvent], now: Timestamp) {
+        if events.is_empty() {
+            return;
+        }
+        self.version += 1;
+        let course = engine.course();
+        let mut changed: FxHashSet<ParticipantIdx> = FxHashSet::default();
+        let mut new_arrivals: FxHashMap<PointIdx, Vec<Arrival>> = FxHashMap::default();
+        let mut rewritten: FxHashSet<PointIdx> = FxHashSet::default();
+        for e in events {
+            match e {
+                RaceEvent::Passing { participant, split, passing } => {
+                    changed.insert(*participant);
+                    let race = course.race(course.participant(*participant).race);
+                    let point = race.splits[*split].point;
+                    let ring = &mut self.arrivals[point.idx()];
+                    let bib = course.participant(*participant).bib.as_str();
+                    // A moved or withdrawn passing rewrites the feed (a snapshot goes out).
+                    if let Some(i) = ring.iter().position(|a| a.bib == bib) {
+                        ring.remove(i);
+                        rewritten.insert(point);
+                    }
+                    if passing.is_some()
+                        && let Some(a) = view::arrival(engine, *participant, *split)
+                    {
+                        ring.push_front(a.clone());
+                        ring.truncate(ARRIVALS_KEPT);
+                        new_arrivals.entry(point).or_default().push(a);
+                    }
+                }
+                RaceEvent::Finished { participant, .. } | RaceEvent::StatusChanged { participant, .. } => {
+                    changed.insert(*participant);
+                }
+                RaceEvent::GunTime { .. } | RaceEvent::UnknownChip { .. } => {}
+            }
+        }
+        let watched = self.hub.watched();
+        self.boards.retain(|k, _| watched.iter().any(|(w, _)| w == k));
+        self.runners.retain(|p, _| watched.iter().any(|(w, _)| *w == Key::Runner(*p)));
+        for (key, tx) in &watched {
+            match key {
+                Key::Runner(p) if changed.contains(p) => {
+                    let runner = view::runner(engine, *p, now);
+                    self.runners.insert(*p, (engine.places(*p), runner.prediction.as_ref().is_some_and(|p| p.overdue)));
+                    let msg = ServerMessage::Runner {
+                        v: LIVE_VERSION,
+                        topic: view::topic(course, key),
+                        version: self.version,
+                        snapshot: false,
+                        runner: Box::new(runner),
+                    };
+                    self.send(tx, frame(self.version, &msg));
+                }
+                Key::Board(board, _) => {
+                    let touched = changed.iter().any(|&p| Board::of(course, p).iter().flatten().any(|b| b == board));
+                    if touched {
+                        self.publish_board(engine, key, board, tx);
+                    }
+                }
+                Key::Arrivals(point) => {
+                    if rewritten.contains(point) {
+                        let f = self.snapshot(engine, key, now);
+                        self.send(tx, f);
+                    } else if let Some(items) = new_arrivals.get_mut(point) {
+                        items.reverse(); // newest first
+                        let msg = ServerMessage::Arrivals {
+                            v: LIVE_VERSION,
+                            topic: view::topic(course, key),
+                            version: self.version,
+                            snapshot: false,
+                            items: std::mem::take(items),
+                        };
+                        self.send(tx, frame(self.version, &msg));
+                    }
+                }
+                Key::Runner(_) => {}
+            }
+        }
+    }
+
+    fn publish_board(&mut self, engine: &Engine, key: &Key, board: &Board, tx: &broadcast::Sender<Frame>) {
+        let Key::Board(_, depth) = key else { return };
+        let course = engine.course();
+        let new = view::board_entries(engine, board, usize::from(*depth));
+        let old = self.boards.get(key).cloned().unwrap_or_default();
+        let prev_place = |p: ParticipantIdx| old.iter().find(|e| e.participant == p).map(|e| e.place);
+        let rows: Vec<_> = new
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| old.get(*i) != Some(e))
+            .map(|(i, e)| view::board_row(course, i, e, prev_place(e.participant)))
+            .collect();
+        if rows.is_empty() && new.len() == old.len() {
+            return;
+        }
+        let msg = ServerMessage::Leaderboard {
+            v: LIVE_VERSION,
+            topic: view::topic(course, key),
+            version: self.version,
+            snapshot: false,
+            size: engine.board_len(board) as u32,
+            length: new.len() as u32,
+            rows,
+        };
+        self.boards.insert(key.clone(), new);
+        self.send(tx, frame(self.version, &msg));
+    }
+
+    /// Periodic: watched runners whose places moved (others finished ahead of them) or who
+    /// became overdue get a fresh view.
+    pub fn refresh(&mut self, engine: &Engine, now: Timestamp) {
+        let watched = self.hub.watched();
+        let mut bumped = false;
+        for (key, tx) in &watched {
+            let Key::Runner(p) = key else { continue };
+            let places = engine.places(*p);
+            let overdue = timing_core::predict::predict(engine.course(), *p, engine.result(*p))
+                .is_some_and(|pr| pr.next.overdue(now));
+            if self.runners.get(p) == Some(&(places, overdue)) {
+                continue;
+            }
+            let runner = view::runner(engine, *p, now);
+            if !bumped {
+                self.version += 1;
+                bumped = true;
+            }
+            self.runners.insert(*p, (places, overdue));
+            let msg = ServerMessage::Runner {
+                v: LIVE_VERSION,
+                topic: view::topic(engine.course(), key),
+                version: self.version,
+                snapshot: false,
+                runner: Box::new(runner),
+            };
+            self.send(tx, frame(self.version, &msg));
+        }
+    }
+
+    /// After the engine was rebuilt (no events): every watched topic gets a fresh snapshot.
+    pub fn resync_all(&mut self, engine: &Engine, now: Timestamp) {
+        self.version += 1;
+        self.reload_arrivals(engine);
+        for (key, tx) in self.hub.watched() {
+            let f = self.snapshot(engine, &key, now);
+            self.send(&tx, f);
+        }
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Whether a topic is on the hub (for tests).
+    pub fn is_watched(&self, key: &Key) -> bool {
+        self.hub.sender(key).is_some()
+    }
+}
