@@ -373,9 +373,6 @@ fn drain_events(engine: &mut Engine) -> Vec<timing_core::RaceEvent> {
     std::iter::from_fn(|| engine.poll_event()).collect()
 }
 
-/// How often followed runners' places and overdue flags are refreshed.
-const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
 async fn run(
     state: AppState,
     setup: RaceSetup,
@@ -384,12 +381,12 @@ async fn run(
     event_name: Arc<str>,
     hub: Arc<Hub>,
 ) {
-    let RaceSetup { course, corrections, zone, .. } = setup;
+    let RaceSetup { course, corrections, zone, live, .. } = setup;
     let mut desk = desk_log(&state, zone).await;
     let (mut engine, mut guns) = rebuild(&state, &course, &corrections, &desk).await;
     let mut publisher = Publisher::new(hub, &engine);
     let mut summary = Summary::default();
-    let mut refresh = tokio::time::interval(REFRESH_EVERY);
+    let mut refresh = tokio::time::interval(live.refresh);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -54,6 +54,8 @@ pub struct LiveConfig {
     pub tick: Duration,
     /// Messages a topic holds for its slowest subscriber.
     pub topic_capacity: usize,
+    /// How often followed runners' places (moved by others finishing) and overdue flags are refreshed.
+    pub refresh: Duration,
 }
 
 impl Default for LiveConfig {
@@ -62,13 +64,14 @@ impl Default for LiveConfig {
             max_clients: 18_000,
             max_per_ip: 1_000,
             max_subscriptions: 64,
-            message_burst: 30,
+            message_burst: 128,
             messages_per_sec: 5,
             max_message_bytes: 4096,
             max_resyncs_per_minute: 6,
             send_timeout: Duration::from_secs(20),
             tick: Duration::from_secs(5),
             topic_capacity: 64,
+            refresh: Duration::from_secs(5),
         }
     }
 }

@@ -1,0 +1,506 @@
+//! The live feed over real sockets: an aggregator served on port 0, real WebSocket clients
+//! (tokio-tungstenite), edges' uploads in time order; spectators' runner views, leaderboards
+//! and arrivals equal the race generator's truth. Bad clients are closed; a stalled client
+//! holds up no one.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aggregator::live::ws::LiveConfig;
+use aggregator::race::{RaceSetup, Summary};
+use aggregator::{AggregatorStore, AppState, IngestConfig, SystemClock, Tokens, UploadScope};
+use futures::{SinkExt, StreamExt};
+use timing_core::{Precision, RaceIdx, Status};
+use timing_wire::live::{BoardRow, ClientMessage, LIVE_VERSION, RunnerView, ServerMessage, Topic};
+use timing_wire::{Batch, UPLINK_VERSION, WireRead};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn edge_token(edge: &str) -> String {
+    format!("{edge}-token-for-the-live-tests")
+}
+
+fn seed() -> u64 {
+    let seed = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(17);
+    eprintln!("live-feed test seed {seed} (SIM_SEED=<n> to change)");
+    seed
+}
+
+struct Server {
+    addr: SocketAddr,
+    race: race_sim::SimRace,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn server(runners: Vec<usize>, live: LiveConfig) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let event_dir = repo().join("config/demo");
+    let event =
+        event_config::parse_event("demo", &std::fs::read_to_string(event_dir.join("event.toml")).unwrap()).unwrap();
+    let race = race_sim::generate(&event, &race_sim::Scenario::clean(seed(), runners));
+    let scope = UploadScope::load_dir(&event_dir).unwrap();
+    let tokens = Tokens::load(&scope, None, |var| {
+        let edge = var.strip_prefix("RACETIME_EDGE_TOKEN_")?.to_ascii_lowercase();
+        Some(edge_token(&edge))
+    })
+    .unwrap();
+    let store = AggregatorStore::open(&dir.path().join("agg.sqlite")).unwrap();
+    let state = AppState::new(store, scope, tokens, IngestConfig::default(), SystemClock);
+    let handle = aggregator::race::start(
+        state.clone(),
+        RaceSetup {
+            course: race.course.clone(),
+            corrections: race.gun_corrections(),
+            event_name: event.name.clone(),
+            zone: event.time_zone,
+            desk_token: None,
+            live,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = aggregator::router(state, handle);
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+    });
+    Server { addr, race, http: reqwest::Client::new(), _dir: dir }
+}
+
+impl Server {
+    /// Uploads every read in time order, in small batches per edge (as edges stream them).
+    async fn upload_all(&self, batch_size: usize) {
+        let mut seqs: BTreeMap<String, u64> = BTreeMap::new();
+        let reads = self.race.reads();
+        let mut i = 0;
+        while i < reads.len() {
+            let edge = reads[i].point.to_string();
+            let mut batch = Vec::new();
+            while i < reads.len() && reads[i].point.to_string() == edge && batch.len() < batch_size {
+                let seq = seqs.entry(edge.clone()).or_insert(0);
+                *seq += 1;
+                let r = &reads[i];
+                batch.push(WireRead::from_read(*seq, r, reader_protocol::ReaderTime::Utc(r.at), None, None, r.at));
+                i += 1;
+            }
+            let body = Batch { v: UPLINK_VERSION, edge: edge.clone(), reads: batch, signals: vec![] };
+            let resp = self
+                .http
+                .post(format!("http://{}/api/v1/ingest", self.addr))
+                .bearer_auth(edge_token(&edge))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        }
+    }
+
+    /// Waits (polling with a deadline) until the race task has applied every read.
+    async fn settle(&self) {
+        let n = self.race.reads().len() as u64;
+        for _ in 0..500 {
+            let s: Summary = self
+                .http
+                .get(format!("http://{}/api/v1/summary", self.addr))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if s.n_reads == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the race task never applied the uploads");
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.http.get(format!("http://{}{path}", self.addr)).send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn metrics(&self) -> String {
+        self.http.get(format!("http://{}/metrics", self.addr)).send().await.unwrap().text().await.unwrap()
+    }
+
+    /// Polls `/metrics` until `name` reads `value` (connections close asynchronously).
+    async fn wait_metric(&self, name: &str, value: u64) {
+        let line = format!("{name} {value}");
+        for _ in 0..500 {
+            if self.metrics().await.lines().any(|l| l == line) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{name} never reached {value}:\n{}", self.metrics().await);
+    }
+
+    fn bib_truth(&self, bib: &str) -> &race_sim::Truth {
+        let p = self.race.course.participant_by_bib(bib).unwrap();
+        self.race.truth.iter().find(|t| t.participant == p).unwrap()
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(addr: SocketAddr) -> Ws {
+    tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/live")).await.unwrap().0
+}
+
+async fn subscribe(ws: &mut Ws, topic: Topic) {
+    let m = ClientMessage::Subscribe { v: LIVE_VERSION, topic };
+    ws.send(Message::text(serde_json::to_string(&m).unwrap())).await.unwrap();
+}
+
+/// What a spectator's page holds, built only from messages.
+#[derive(Default, Debug)]
+struct Screen {
+    runners: BTreeMap<String, RunnerView>,
+    boards: BTreeMap<String, Vec<BoardRow>>,
+    arrivals: BTreeMap<String, Vec<String>>,
+    n_snapshots: usize,
+    n_deltas: usize,
+    errors: Vec<String>,
+    now_us: i64,
+}
+
+fn board_name(t: &Topic) -> String {
+    serde_json::to_string(t).unwrap()
+}
+
+impl Screen {
+    fn apply(&mut self, m: ServerMessage) {
+        match m {
+            ServerMessage::Runner { runner, snapshot, .. } => {
+                self.count(snapshot);
+                self.runners.insert(runner.bib.clone(), *runner);
+            }
+            ServerMessage::Leaderboard { topic, snapshot, length, rows, .. } => {
+                self.count(snapshot);
+                let board = self.boards.entry(board_name(&topic)).or_default();
+                if snapshot {
+                    board.clear();
+                }
+                for row in rows {
+                    let i = row.position as usize - 1;
+                    if board.len() <= i {
+                        board.resize(i + 1, row.clone());
+                    }
+                    board[i] = row;
+                }
+                board.truncate(length as usize);
+            }
+            ServerMessage::Arrivals { topic, snapshot, items, .. } => {
+                self.count(snapshot);
+                let Topic::Arrivals { point } = topic else { panic!("arrivals on {topic:?}") };
+                let seen = self.arrivals.entry(point).or_default();
+                if snapshot {
+                    // A snapshot holds the latest few; keep what was seen before (a page would).
+                    for a in items.iter().rev() {
+                        if !seen.contains(&a.bib) {
+                            seen.push(a.bib.clone());
+                        }
+                    }
+                } else {
+                    seen.extend(items.iter().rev().map(|a| a.bib.clone()));
+                }
+            }
+            ServerMessage::Tick { now_us, .. } => self.now_us = now_us,
+            ServerMessage::Error { error, .. } => self.errors.push(error),
+        }
+    }
+
+    fn count(&mut self, snapshot: bool) {
+        if snapshot {
+            self.n_snapshots += 1;
+        } else {
+            self.n_deltas += 1;
+        }
+    }
+}
+
+/// Reads messages into `screen` until `done` holds (or panics after `within`).
+async fn read_until(ws: &mut Ws, screen: &mut Screen, within: Duration, done: impl Fn(&Screen) -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done(screen) {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("the screen never got there: {screen:#?}"))
+            .expect("the server closed the live feed")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            screen.apply(serde_json::from_str(t.as_str()).unwrap());
+        }
+    }
+}
+
+fn truth_board(s: &Server, race: RaceIdx, gender: Option<&str>, top: usize) -> Vec<(u32, String)> {
+    let course = &s.race.course;
+    let mut v: Vec<(u32, String)> = s
+        .race
+        .truth
+        .iter()
+        .filter(|t| {
+            let p = course.participant(t.participant);
+            p.race == race
+                && p.division.as_str() == "running"
+                && t.status == Status::Finished
+                && gender.is_none_or(|g| p.gender.code() == g)
+        })
+        .map(|t| {
+            let place = if gender.is_some() { t.places.gender } else { t.places.overall };
+            (place.unwrap(), course.participant(t.participant).bib.as_str().to_string())
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.parse::<u32>().unwrap().cmp(&b.1.parse::<u32>().unwrap())));
+    v.truncate(top);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spectators_follow_runners_leaderboards_and_arrivals_to_the_truth() {
+    let s = server(vec![60, 40], LiveConfig { refresh: Duration::from_millis(200), ..LiveConfig::default() }).await;
+    let course = &s.race.course;
+    let finishers: Vec<String> = s
+        .race
+        .truth
+        .iter()
+        .filter(|t| t.status == Status::Finished && course.participant(t.participant).race == RaceIdx(0))
+        .take(3)
+        .map(|t| course.participant(t.participant).bib.as_str().to_string())
+        .collect();
+    assert_eq!(finishers.len(), 3);
+
+    let mut ws = connect(s.addr).await;
+    let mut screen = Screen::default();
+    for bib in &finishers {
+        subscribe(&mut ws, Topic::Runner { bib: bib.clone() }).await;
+    }
+    let overall = Topic::Leaderboard { race: "marathon".into(), gender: None, category: None, division: None, top: 10 };
+    let women = Topic::Leaderboard {
+        race: "marathon".into(),
+        gender: Some("F".into()),
+        category: None,
+        division: None,
+        top: 10,
+    };
+    subscribe(&mut ws, overall).await;
+    subscribe(&mut ws, women).await;
+    subscribe(&mut ws, Topic::Arrivals { point: "finish".into() }).await;
+    // A topic that does not exist is refused with a message; the connection stays.
+    subscribe(&mut ws, Topic::Runner { bib: "no-such-bib".into() }).await;
+    read_until(&mut ws, &mut screen, Duration::from_secs(10), |sc| sc.n_snapshots == 6 && sc.errors.len() == 1).await;
+    assert!(screen.errors[0].contains("no runner with bib"), "{:?}", screen.errors);
+    assert!(screen.runners.values().all(|r| r.status == "not_started" && r.splits.iter().all(|s| s.at_us.is_none())));
+
+    s.upload_all(40).await;
+    s.settle().await;
+
+    let n_finishers = s.race.truth.iter().filter(|t| t.status == Status::Finished).count();
+    let expected_overall = truth_board(&s, RaceIdx(0), None, 10);
+    let expected_women = truth_board(&s, RaceIdx(0), Some("F"), 10);
+    let board_bibs = |sc: &Screen, t: &Topic| -> Vec<(u32, String)> {
+        sc.boards.get(&board_name(t)).map(|b| b.iter().map(|r| (r.place, r.bib.clone())).collect()).unwrap_or_default()
+    };
+    let overall_key = Topic::Leaderboard {
+        race: "marathon".into(),
+        gender: None,
+        category: None,
+        division: Some("running".into()),
+        top: 10,
+    };
+    let women_key = Topic::Leaderboard {
+        race: "marathon".into(),
+        gender: Some("F".into()),
+        category: None,
+        division: Some("running".into()),
+        top: 10,
+    };
+    // Places of runners already home move as later waves finish ahead of them: the page gets
+    // them at the next refresh.
+    let settled = |sc: &Screen, bib: &str| {
+        let t = s.bib_truth(bib);
+        sc.runners.get(bib).is_some_and(|r| {
+            r.status == "finished"
+                && (r.places.overall, r.places.gender, r.places.category)
+                    == (t.places.overall, t.places.gender, t.places.category)
+        })
+    };
+    read_until(&mut ws, &mut screen, Duration::from_secs(20), |sc| {
+        sc.arrivals.get("finish").map_or(0, Vec::len) == n_finishers
+            && board_bibs(sc, &overall_key) == expected_overall
+            && board_bibs(sc, &women_key) == expected_women
+            && finishers.iter().all(|b| settled(sc, b))
+    })
+    .await;
+    assert!(screen.n_deltas > 20, "the page was updated by deltas, not reloads: {}", screen.n_deltas);
+
+    // Every followed runner's page equals the truth, time for time and place for place.
+    for bib in &finishers {
+        let t = s.bib_truth(bib);
+        let r = &screen.runners[bib];
+        let text = |e: Option<timing_core::Elapsed>| e.map(|e| results_export::format_time(e, Precision::Seconds));
+        assert_eq!(r.gun_time.as_ref().map(|t| t.text.clone()), text(t.gun_time), "bib {bib} gun time");
+        assert_eq!(r.chip_time.as_ref().map(|t| t.text.clone()), text(t.chip_time), "bib {bib} chip time");
+        assert_eq!(r.places.overall, t.places.overall, "bib {bib} place");
+        assert_eq!(r.places.gender, t.places.gender, "bib {bib} gender place");
+        assert_eq!(r.places.category, t.places.category, "bib {bib} category place");
+        let start = course.race(RaceIdx(0)).start_split();
+        for (i, split) in r.splits.iter().enumerate().filter(|(i, _)| Some(*i) != start) {
+            assert_eq!(
+                split.chip.as_ref().map(|t| t.text.clone()),
+                text(t.splits[i]),
+                "bib {bib} split {}",
+                split.point
+            );
+        }
+        assert!(r.prediction.is_none(), "a finished runner has no prediction");
+        assert_eq!(r.distance_m, 42_195);
+        // The REST view says the same.
+        let rest: RunnerView = s.get(&format!("/api/v1/runners/{bib}")).await;
+        assert_eq!(&rest, r);
+    }
+    // The page's leaderboards are the REST leaderboards.
+    let rest: timing_wire::live::BoardView = s.get("/api/v1/leaderboards/marathon?top=10").await;
+    assert_eq!(rest.rows.iter().map(|r| (r.place, r.bib.clone())).collect::<Vec<_>>(), expected_overall);
+    assert_eq!(board_bibs(&screen, &overall_key), expected_overall);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_spectator_holds_up_neither_the_engine_nor_other_spectators() {
+    let config = LiveConfig { topic_capacity: 4, send_timeout: Duration::from_millis(500), ..LiveConfig::default() };
+    let s = server(vec![300, 200], config).await;
+    let bibs: Vec<String> = s.race.course.participants.iter().take(60).map(|p| p.bib.as_str().to_string()).collect();
+
+    // The stalled spectator: a tiny receive buffer, many topics, and it stops reading.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(s.addr).await.unwrap();
+    let (mut stalled, _) = tokio_tungstenite::client_async(
+        format!("ws://{}/api/v1/live", s.addr),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .unwrap();
+    for bib in &bibs {
+        subscribe(&mut stalled, Topic::Runner { bib: bib.clone() }).await;
+    }
+    for point in ["start", "km7", "km21", "km35", "finish"] {
+        subscribe(&mut stalled, Topic::Arrivals { point: point.into() }).await;
+    }
+
+    let mut fast = connect(s.addr).await;
+    let mut screen = Screen::default();
+    subscribe(&mut fast, Topic::Arrivals { point: "finish".into() }).await;
+    read_until(&mut fast, &mut screen, Duration::from_secs(10), |sc| sc.n_snapshots == 1).await;
+
+    // Every upload is accepted and applied while one spectator reads nothing and another reads along.
+    let n_finishers = s.race.truth.iter().filter(|t| t.status == Status::Finished).count();
+    let reader = tokio::spawn(async move {
+        read_until(&mut fast, &mut screen, Duration::from_secs(60), |sc| {
+            sc.arrivals.get("finish").map_or(0, Vec::len) == n_finishers
+        })
+        .await;
+        screen
+    });
+    s.upload_all(25).await;
+    s.settle().await;
+    let screen = reader.await.unwrap();
+    assert_eq!(screen.arrivals["finish"].len(), n_finishers);
+
+    // The stalled one was resynced or dropped; either way what it ends up with is right or gone.
+    let mut late = Screen::default();
+    let mut closed = false;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), stalled.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => late.apply(serde_json::from_str(t.as_str()).unwrap()),
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
+                closed = true;
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            // Quiet: it has everything the server holds for it.
+            Err(_) => break,
+        }
+    }
+    let metrics = s.metrics().await;
+    let value = |name: &str| -> u64 {
+        metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
+    };
+    eprintln!(
+        "stalled spectator: resyncs {}, dropped {}",
+        value("racetime_live_resyncs_total"),
+        value("racetime_live_dropped_slow_total")
+    );
+    if closed {
+        assert!(value("racetime_live_dropped_slow_total") >= 1, "closed without being counted as too slow");
+    } else {
+        // Resynced: its last view of every runner is the current one.
+        for bib in &bibs {
+            let rest: RunnerView = s.get(&format!("/api/v1/runners/{bib}")).await;
+            assert_eq!(late.runners.get(bib), Some(&rest), "bib {bib} after resync");
+        }
+    }
+}
+
+async fn close_code(ws: &mut Ws) -> Option<CloseCode> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("the server never closed") {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_floods_and_crowds_are_turned_away() {
+    let s = server(vec![5, 5], LiveConfig { max_per_ip: 3, ..LiveConfig::default() }).await;
+
+    let mut garbage = connect(s.addr).await;
+    garbage.send(Message::text("hello")).await.unwrap();
+    assert_eq!(close_code(&mut garbage).await, Some(CloseCode::Unsupported));
+
+    let mut binary = connect(s.addr).await;
+    binary.send(Message::binary(vec![0u8, 1, 2])).await.unwrap();
+    assert_eq!(close_code(&mut binary).await, Some(CloseCode::Unsupported));
+
+    let mut old = connect(s.addr).await;
+    let m = r#"{"op":"subscribe","v":99,"topic":{"kind":"arrivals","point":"finish"}}"#;
+    old.send(Message::text(m)).await.unwrap();
+    assert_eq!(close_code(&mut old).await, Some(CloseCode::Unsupported));
+
+    let mut flood = connect(s.addr).await;
+    for _ in 0..300 {
+        if flood.send(Message::text(r#"{"op":"unsubscribe","v":1,"topic":{"kind":"runner","bib":"1"}}"#)).await.is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(close_code(&mut flood).await, Some(CloseCode::Policy));
+
+    // Three connections from one address are allowed; the fourth is refused before the upgrade.
+    s.wait_metric("racetime_live_clients", 0).await;
+    let _a = connect(s.addr).await;
+    let _b = connect(s.addr).await;
+    let _c = connect(s.addr).await;
+    match tokio_tungstenite::connect_async(format!("ws://{}/api/v1/live", s.addr)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 429),
+        other => panic!("a fourth connection from one address was not refused: {other:?}"),
+    }
+    s.wait_metric("racetime_live_clients", 3).await;
+    let metrics = s.metrics().await;
+    for line in
+        ["racetime_live_closed_garbage_total 3", "racetime_live_closed_flood_total 1", "racetime_live_refused_total 1"]
+    {
+        assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
+    }
+}
