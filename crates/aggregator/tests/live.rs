@@ -13,7 +13,7 @@ use aggregator::race::{RaceSetup, Summary};
 use aggregator::{AggregatorStore, AppState, IngestConfig, SystemClock, Tokens, UploadScope};
 use futures::{SinkExt, StreamExt};
 use timing_core::{Precision, RaceIdx, Status};
-use timing_wire::live::{BoardRow, ClientMessage, LIVE_VERSION, RunnerView, ServerMessage, Topic};
+use timing_wire::live::{ClientMessage, LIVE_VERSION, RunnerView, Topic};
 use timing_wire::{Batch, UPLINK_VERSION, WireRead};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -160,72 +160,7 @@ async fn subscribe(ws: &mut Ws, topic: Topic) {
     ws.send(Message::text(serde_json::to_string(&m).unwrap())).await.unwrap();
 }
 
-/// What a spectator's page holds, built only from messages.
-#[derive(Default, Debug)]
-struct Screen {
-    runners: BTreeMap<String, RunnerView>,
-    boards: BTreeMap<String, Vec<BoardRow>>,
-    arrivals: BTreeMap<String, Vec<String>>,
-    n_snapshots: usize,
-    n_deltas: usize,
-    errors: Vec<String>,
-    now_us: i64,
-}
-
-fn board_name(t: &Topic) -> String {
-    serde_json::to_string(t).unwrap()
-}
-
-impl Screen {
-    fn apply(&mut self, m: ServerMessage) {
-        match m {
-            ServerMessage::Runner { runner, snapshot, .. } => {
-                self.count(snapshot);
-                self.runners.insert(runner.bib.clone(), *runner);
-            }
-            ServerMessage::Leaderboard { topic, snapshot, length, rows, .. } => {
-                self.count(snapshot);
-                let board = self.boards.entry(board_name(&topic)).or_default();
-                if snapshot {
-                    board.clear();
-                }
-                for row in rows {
-                    let i = row.position as usize - 1;
-                    if board.len() <= i {
-                        board.resize(i + 1, row.clone());
-                    }
-                    board[i] = row;
-                }
-                board.truncate(length as usize);
-            }
-            ServerMessage::Arrivals { topic, snapshot, items, .. } => {
-                self.count(snapshot);
-                let Topic::Arrivals { point } = topic else { panic!("arrivals on {topic:?}") };
-                let seen = self.arrivals.entry(point).or_default();
-                if snapshot {
-                    // A snapshot holds the latest few; keep what was seen before (a page would).
-                    for a in items.iter().rev() {
-                        if !seen.contains(&a.bib) {
-                            seen.push(a.bib.clone());
-                        }
-                    }
-                } else {
-                    seen.extend(items.iter().rev().map(|a| a.bib.clone()));
-                }
-            }
-            ServerMessage::Tick { now_us, .. } => self.now_us = now_us,
-            ServerMessage::Error { error, .. } => self.errors.push(error),
-        }
-    }
-
-    fn count(&mut self, snapshot: bool) {
-        if snapshot {
-            self.n_snapshots += 1;
-        } else {
-            self.n_deltas += 1;
-        }
-    }
-}
+use timing_wire::live::client::{Screen, board_key as board_name};
 
 /// Reads messages into `screen` until `done` holds (or panics after `within`).
 async fn read_until(ws: &mut Ws, screen: &mut Screen, within: Duration, done: impl Fn(&Screen) -> bool) {
@@ -335,7 +270,7 @@ async fn spectators_follow_runners_leaderboards_and_arrivals_to_the_truth() {
         })
     };
     read_until(&mut ws, &mut screen, Duration::from_secs(20), |sc| {
-        sc.arrivals.get("finish").map_or(0, Vec::len) == n_finishers
+        sc.arrived("finish") == n_finishers
             && board_bibs(sc, &overall_key) == expected_overall
             && board_bibs(sc, &women_key) == expected_women
             && finishers.iter().all(|b| settled(sc, b))
@@ -405,16 +340,13 @@ async fn a_stalled_spectator_holds_up_neither_the_engine_nor_other_spectators() 
     // Every upload is accepted and applied while one spectator reads nothing and another reads along.
     let n_finishers = s.race.truth.iter().filter(|t| t.status == Status::Finished).count();
     let reader = tokio::spawn(async move {
-        read_until(&mut fast, &mut screen, Duration::from_secs(60), |sc| {
-            sc.arrivals.get("finish").map_or(0, Vec::len) == n_finishers
-        })
-        .await;
+        read_until(&mut fast, &mut screen, Duration::from_secs(60), |sc| sc.arrived("finish") == n_finishers).await;
         screen
     });
     s.upload_all(25).await;
     s.settle().await;
     let screen = reader.await.unwrap();
-    assert_eq!(screen.arrivals["finish"].len(), n_finishers);
+    assert_eq!(screen.arrived("finish"), n_finishers);
 
     // The stalled one was resynced or dropped; either way what it ends up with is right or gone.
     let mut late = Screen::default();

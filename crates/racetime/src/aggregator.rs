@@ -1,6 +1,6 @@
 //! `racetime aggregator`: ingest, race state and results on one listener.
 
-use aggregator::{AggregatorStore, AppState, IngestConfig, SystemClock, Tokens, TokensFile, UploadScope};
+use aggregator::{AggregatorStore, AppState, IngestConfig, Tokens, TokensFile, UploadScope};
 use anyhow::Context;
 
 use crate::cli::AggregatorArgs;
@@ -50,9 +50,10 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let store = AggregatorStore::open(&args.db).with_context(|| format!("opening {}", args.db.display()))?;
+    let clock = crate::race_clock(args.sim_clock.as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
-        let state = AppState::new(store, scope, tokens, IngestConfig::default(), SystemClock);
+        let state = AppState::new(store, scope, tokens, IngestConfig::default(), clock);
         let race = aggregator::race::start(
             state.clone(),
             aggregator::race::RaceSetup {

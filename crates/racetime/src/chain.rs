@@ -211,12 +211,13 @@ impl Chain {
             format!("desk-{s}")
         };
 
-        let agg_addr = format!("{agg_host}:{agg_port}");
-        let aggregator = spawn_aggregator(options, &event_dir, &race_dir, &agg_addr, &tokens, &desk_token)?;
-
         let clock_path = work.join("race-clock");
         let first_gun = race.guns.iter().map(|g| g.1).min().context("the event has no waves")?;
         FileClock::create(&clock_path, first_gun - Elapsed::from_secs(60))?;
+        let agg_addr = format!("{agg_host}:{agg_port}");
+        let aggregator =
+            spawn_aggregator(options, &event_dir, &race_dir, &agg_addr, &tokens, &desk_token, &clock_path)?;
+
         let emulator_clock: SharedClock = Arc::new(FileClock::open(&clock_path)?);
         let routes = crate::sim::start_hardware(&configs, &event, &race, emulator_clock, &options.repo).await?;
 
@@ -272,6 +273,7 @@ impl Chain {
             &self.agg_addr,
             &self.tokens,
             &self.desk_token,
+            &self.clock_path,
         )?;
         *self.aggregator.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(p);
         Ok(())
@@ -360,6 +362,7 @@ fn spawn_aggregator(
     addr: &str,
     tokens: &[(String, String)],
     desk_token: &str,
+    clock_path: &Path,
 ) -> anyhow::Result<Proc> {
     let mut agg = Command::new(&options.exe);
     agg.args(["aggregator", "--event"])
@@ -369,6 +372,8 @@ fn spawn_aggregator(
         .arg("--db")
         .arg(options.work_dir.join("store/aggregator.sqlite"))
         .args(["--listen", addr])
+        .arg("--sim-clock")
+        .arg(format!("stepped:{}", clock_path.display()))
         .arg("--corrections")
         .arg(race_dir.join("guns.toml"))
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))

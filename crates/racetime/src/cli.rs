@@ -262,4 +262,8 @@ pub struct AggregatorArgs {
     /// Upload tokens file (`edge_id = "token"`); otherwise each edge's `token_env` variable.
     #[arg(long)]
     pub tokens: Option<PathBuf>,
+    /// Run on a simulation's race clock (as `racetime edge --sim-clock`), for "overdue" and the
+    /// live feed's ticks; the wall clock by default.
+    #[arg(long)]
+    pub sim_clock: Option<String>,
 }

@@ -70,9 +70,11 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<()> {
         chain.routes.readers.len(),
         if chain.routes.guns.is_empty() { "none" } else { "one" }
     );
+    println!("spectators:      {}/", chain.agg_url);
+    println!("results desk:    {}/desk   (desk token: {})", chain.agg_url, chain.desk_token);
+    println!("timing crews:    {}/fleet", chain.agg_url);
     println!("results (live):  {}/api/v1/standings.csv", chain.agg_url);
-    println!("summary:         {}/api/v1/summary", chain.agg_url);
-    println!("fleet:           {}/api/v1/fleet", chain.agg_url);
+    println!("API:             {}/api/v1/openapi.json   live feed: docs/live-api.md", chain.agg_url);
 
     let speed =
         if args.speed == "max" { None } else { Some(args.speed.parse::<f64>().context("--speed: a number or max")?) };

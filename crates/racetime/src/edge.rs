@@ -7,7 +7,6 @@ use anyhow::Context;
 use edge_daemon::daemon::{EdgeStatus, Options, start, status_app};
 use edge_daemon::store_writer::WriterConfig;
 use event_config::edge::TokenSource;
-use firmware_sim::clock::SystemClock;
 
 use crate::cli::{EdgeAction, EdgeArgs};
 use crate::{InputError, load};
@@ -21,19 +20,7 @@ pub fn run(args: &EdgeArgs) -> anyhow::Result<()> {
     match args.action {
         Some(EdgeAction::Status) => rt.block_on(print_status(&edge.status_listen)),
         None => {
-            let clock: edge_daemon::link::EdgeClock = match &args.sim_clock {
-                Some(spec) if spec.starts_with("stepped:") => std::sync::Arc::new(
-                    firmware_sim::clock::FileClock::open(std::path::Path::new(spec.trim_start_matches("stepped:")))
-                        .map_err(|e| InputError(format!("{spec}: {e}")))?,
-                ),
-                Some(spec) if spec.starts_with("file:") => {
-                    std::sync::Arc::new(firmware_sim::clock::SteppedClock::new(spec.trim_start_matches("file:")))
-                }
-                Some(spec) => {
-                    std::sync::Arc::new(firmware_sim::clock::AcceleratedClock::parse(spec).map_err(InputError)?)
-                }
-                None => std::sync::Arc::new(SystemClock),
-            };
+            let clock = crate::race_clock(args.sim_clock.as_deref())?;
             rt.block_on(run_edge(edge, event, clock))
         }
     }

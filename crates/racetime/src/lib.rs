@@ -13,6 +13,7 @@ pub mod generate;
 pub mod load;
 pub mod results;
 pub mod sim;
+pub mod spectator;
 
 use std::fmt;
 
@@ -48,4 +49,20 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<
     let tmp = path.with_extension("tmp~");
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// The clock `--sim-clock SPEC` names (the wall clock without one): `stepped:PATH` (a race
+/// clock a player steps through a file), `file:PATH`, or `SIM_US@WALL_USxSPEED` (accelerated).
+pub fn race_clock(spec: Option<&str>) -> Result<edge_daemon::link::EdgeClock, InputError> {
+    Ok(match spec {
+        Some(spec) if spec.starts_with("stepped:") => std::sync::Arc::new(
+            firmware_sim::clock::FileClock::open(std::path::Path::new(spec.trim_start_matches("stepped:")))
+                .map_err(|e| InputError(format!("{spec}: {e}")))?,
+        ),
+        Some(spec) if spec.starts_with("file:") => {
+            std::sync::Arc::new(firmware_sim::clock::SteppedClock::new(spec.trim_start_matches("file:")))
+        }
+        Some(spec) => std::sync::Arc::new(firmware_sim::clock::AcceleratedClock::parse(spec).map_err(InputError)?),
+        None => std::sync::Arc::new(firmware_sim::clock::SystemClock),
+    })
 }

@@ -81,8 +81,11 @@ pub enum ServerMessage {
         topic: Topic,
         version: u64,
         snapshot: bool,
-        /// Newest first.
+        /// Newest first. An item for a bib already shown replaces it (its passing moved).
         items: Vec<Arrival>,
+        /// Bibs whose passing here was withdrawn (by a correction): take them off.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removed: Vec<String>,
     },
     /// The server's (race) clock, every few seconds: for "overdue" and "n s ago".
     Tick {
@@ -303,4 +306,84 @@ pub struct RaceStats {
     pub histogram: Vec<u32>,
     /// Finishers crossing the line per minute (UTC minute starts, µs), this race only.
     pub per_minute: Vec<(i64, u32)>,
+}
+
+/// A reference client: what a spectator's page holds, built only from server messages.
+/// Tests, the load tool and anyone writing a client use it to apply snapshots and deltas.
+pub mod client {
+    use std::collections::BTreeMap;
+
+    use super::{Arrival, BoardRow, RunnerView, ServerMessage, Topic};
+
+    #[derive(Clone, Debug, Default)]
+    pub struct Screen {
+        pub runners: BTreeMap<String, RunnerView>,
+        /// By topic (its JSON), the rows shown.
+        pub boards: BTreeMap<String, Vec<BoardRow>>,
+        /// By point, every arrival seen (a delta's items, a snapshot's new ones), oldest first, one per bib.
+        pub arrivals: BTreeMap<String, Vec<Arrival>>,
+        pub n_snapshots: usize,
+        pub n_deltas: usize,
+        pub errors: Vec<String>,
+        pub now_us: i64,
+    }
+
+    /// The key a leaderboard is kept under in [`Screen::boards`].
+    pub fn board_key(t: &Topic) -> String {
+        serde_json::to_string(t).expect("topics serialise")
+    }
+
+    impl Screen {
+        pub fn apply(&mut self, m: ServerMessage) {
+            match m {
+                ServerMessage::Runner { runner, snapshot, .. } => {
+                    self.count(snapshot);
+                    self.runners.insert(runner.bib.clone(), *runner);
+                }
+                ServerMessage::Leaderboard { topic, snapshot, length, rows, .. } => {
+                    self.count(snapshot);
+                    let board = self.boards.entry(board_key(&topic)).or_default();
+                    if snapshot {
+                        board.clear();
+                    }
+                    for row in rows {
+                        let i = row.position as usize - 1;
+                        if board.len() <= i {
+                            board.resize(i + 1, row.clone());
+                        }
+                        board[i] = row;
+                    }
+                    board.truncate(length as usize);
+                }
+                ServerMessage::Arrivals { topic, snapshot, items, removed, .. } => {
+                    self.count(snapshot);
+                    let Topic::Arrivals { point } = topic else { return };
+                    let seen = self.arrivals.entry(point).or_default();
+                    seen.retain(|a| !removed.contains(&a.bib));
+                    for a in items.into_iter().rev() {
+                        match seen.iter().position(|s| s.bib == a.bib) {
+                            // A snapshot repeats what was seen; a moved passing replaces it.
+                            Some(i) => seen[i] = a,
+                            None => seen.push(a),
+                        }
+                    }
+                }
+                ServerMessage::Tick { now_us, .. } => self.now_us = now_us,
+                ServerMessage::Error { error, .. } => self.errors.push(error),
+            }
+        }
+
+        fn count(&mut self, snapshot: bool) {
+            if snapshot {
+                self.n_snapshots += 1;
+            } else {
+                self.n_deltas += 1;
+            }
+        }
+
+        /// Bibs seen arriving at `point`.
+        pub fn arrived(&self, point: &str) -> usize {
+            self.arrivals.get(point).map_or(0, Vec::len)
+        }
+    }
 }

@@ -227,6 +227,7 @@ impl Publisher {
                 version: self.version,
                 snapshot: true,
                 items: self.arrivals[point.idx()].iter().cloned().collect(),
+                removed: Vec::new(),
             },
         };
         frame(self.version, &msg)
@@ -240,8 +241,9 @@ impl Publisher {
         self.version += 1;
         let course = engine.course();
         let mut changed: FxHashSet<ParticipantIdx> = FxHashSet::default();
+        // Per point: arrivals new or moved in this batch (one per bib), and withdrawn bibs.
         let mut new_arrivals: FxHashMap<PointIdx, Vec<Arrival>> = FxHashMap::default();
-        let mut rewritten: FxHashSet<PointIdx> = FxHashSet::default();
+        let mut removed: FxHashMap<PointIdx, Vec<String>> = FxHashMap::default();
         for e in events {
             match e {
                 RaceEvent::Passing { participant, split, passing } => {
@@ -250,17 +252,16 @@ impl Publisher {
                     let point = race.splits[*split].point;
                     let ring = &mut self.arrivals[point.idx()];
                     let bib = course.participant(*participant).bib.as_str();
-                    // A moved or withdrawn passing rewrites the feed (a snapshot goes out).
-                    if let Some(i) = ring.iter().position(|a| a.bib == bib) {
-                        ring.remove(i);
-                        rewritten.insert(point);
-                    }
-                    if passing.is_some()
-                        && let Some(a) = view::arrival(engine, *participant, *split)
-                    {
-                        ring.push_front(a.clone());
-                        ring.truncate(ARRIVALS_KEPT);
-                        new_arrivals.entry(point).or_default().push(a);
+                    ring.retain(|a| a.bib != bib);
+                    let fresh = new_arrivals.entry(point).or_default();
+                    fresh.retain(|a| a.bib != bib);
+                    match passing.and_then(|_| view::arrival(engine, *participant, *split)) {
+                        Some(a) => {
+                            ring.push_front(a.clone());
+                            ring.truncate(ARRIVALS_KEPT);
+                            fresh.push(a);
+                        }
+                        None => removed.entry(point).or_default().push(bib.to_string()),
                     }
                 }
                 RaceEvent::Finished { participant, .. } | RaceEvent::StatusChanged { participant, .. } => {
@@ -293,20 +294,20 @@ impl Publisher {
                     }
                 }
                 Key::Arrivals(point) => {
-                    if rewritten.contains(point) {
-                        let f = self.snapshot(engine, key, now);
-                        self.send(tx, f);
-                    } else if let Some(items) = new_arrivals.get_mut(point) {
-                        items.reverse(); // newest first
-                        let msg = ServerMessage::Arrivals {
-                            v: LIVE_VERSION,
-                            topic: view::topic(course, key),
-                            version: self.version,
-                            snapshot: false,
-                            items: std::mem::take(items),
-                        };
-                        self.send(tx, frame(self.version, &msg));
+                    let items = new_arrivals.remove(point).unwrap_or_default();
+                    let gone = removed.remove(point).unwrap_or_default();
+                    if items.is_empty() && gone.is_empty() {
+                        continue;
                     }
+                    let msg = ServerMessage::Arrivals {
+                        v: LIVE_VERSION,
+                        topic: view::topic(course, key),
+                        version: self.version,
+                        snapshot: false,
+                        items: items.into_iter().rev().collect(), // newest first
+                        removed: gone,
+                    };
+                    self.send(tx, frame(self.version, &msg));
                 }
                 Key::Runner(_) => {}
             }
