@@ -62,7 +62,11 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
                 event_name: event.name.clone(),
                 zone: event.time_zone,
                 desk_token,
-                live: Default::default(),
+                live: aggregator::live::ws::LiveConfig {
+                    max_clients: args.live_max_clients,
+                    max_per_ip: args.live_max_per_ip,
+                    ..Default::default()
+                },
             },
         );
         let listener =

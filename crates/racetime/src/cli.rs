@@ -26,6 +26,40 @@ pub enum Command {
     /// Start the emulated decoders and Modbus devices an event's edge files name, and play a
     /// seeded race into them in accelerated real time.
     Sim(SimArgs),
+    /// Load-test the aggregator with a Paris-size race: backlog ingest from every edge, a peak
+    /// finish with thousands of spectators on the live feed, a leaderboard fan-out; reports
+    /// throughput, latency percentiles and memory.
+    Loadtest(LoadtestArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadtestArgs {
+    /// Event folder (its edge files name the edges that upload).
+    #[arg(long, default_value = "config/paris-2024")]
+    pub event: PathBuf,
+    /// Runners per race.
+    #[arg(long, default_value_t = 20_024)]
+    pub runners: usize,
+    /// Spectators on the live feed during the peak finish (arrivals at the finish + the marathon leaderboard).
+    #[arg(long, default_value_t = 10_000)]
+    pub spectators: usize,
+    /// Spectators in all for the fan-out of one leaderboard change.
+    #[arg(long, default_value_t = 16_000)]
+    pub fanout: usize,
+    /// Finishers per second during the peak.
+    #[arg(long, default_value_t = 50)]
+    pub finishers_per_s: usize,
+    /// Reads per finisher at the finish mat.
+    #[arg(long, default_value_t = 50)]
+    pub hits: u32,
+    /// Length of the peak, in seconds.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the aggregator's store and the report go.
+    #[arg(long, default_value = "out/loadtest")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -266,4 +300,10 @@ pub struct AggregatorArgs {
     /// live feed's ticks; the wall clock by default.
     #[arg(long)]
     pub sim_clock: Option<String>,
+    /// Live-feed connections in total (each is an open file; this machine allows 20,000 per process).
+    #[arg(long, default_value_t = 18_000)]
+    pub live_max_clients: u64,
+    /// Live-feed connections from one IP address (phones behind a carrier NAT share one).
+    #[arg(long, default_value_t = 1_000)]
+    pub live_max_per_ip: u32,
 }

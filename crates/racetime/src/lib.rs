@@ -11,6 +11,7 @@ pub mod demo;
 pub mod edge;
 pub mod generate;
 pub mod load;
+pub mod loadtest;
 pub mod results;
 pub mod sim;
 pub mod spectator;
@@ -37,6 +38,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Sim(args) => sim::run(&args),
         cli::Command::Edge(args) => edge::run(&args),
         cli::Command::Aggregator(args) => aggregator::run(&args),
+        cli::Command::Loadtest(args) => loadtest::run(&args),
     }
 }
 
