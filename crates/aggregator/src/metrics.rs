@@ -13,7 +13,8 @@ use crate::AppState;
 use crate::live::Hub;
 
 /// Upper bounds of the latency buckets, in microseconds.
-const BUCKETS_US: [u64; 12] = [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000];
+const BUCKETS_US: [u64; 15] =
+    [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000];
 
 /// A fixed-bucket latency histogram, lock-free.
 #[derive(Debug, Default)]
@@ -33,7 +34,7 @@ impl Histogram {
         self.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
+    pub fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         let mut cumulative = 0;
         for (i, b) in BUCKETS_US.iter().enumerate() {
@@ -171,6 +172,11 @@ pub fn render(state: &AppState, hub: &Hub) -> String {
         "Reads the race engine applied from the live feed.",
     );
     let _ = writeln!(out, "racetime_engine_applied_reads_total {}", state.n_applied_reads());
+    hub.stats.delivery.render(
+        &mut out,
+        "racetime_live_delivery_seconds",
+        "From a live message's making by the race task to its write to a subscriber's socket.",
+    );
     state.apply_histogram().render(
         &mut out,
         "racetime_engine_apply_seconds",

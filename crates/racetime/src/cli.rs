@@ -43,6 +43,10 @@ pub struct LoadtestArgs {
     /// Spectators on the live feed during the peak finish (arrivals at the finish + the marathon leaderboard).
     #[arg(long, default_value_t = 10_000)]
     pub spectators: usize,
+    /// Percent of spectators who also watch the finish arrivals feed (everyone follows three
+    /// runners and the marathon leaderboard).
+    #[arg(long, default_value_t = 10)]
+    pub arrivals_share: u32,
     /// Spectators in all for the fan-out of one leaderboard change.
     #[arg(long, default_value_t = 16_000)]
     pub fanout: usize,

@@ -54,6 +54,7 @@ impl Sent {
 #[derive(Default)]
 struct Samples {
     arrivals_us: Mutex<Vec<u64>>,
+    runner_us: Mutex<Vec<u64>>,
     fanout_us: Mutex<Vec<u64>>,
     n_messages: AtomicU64,
     n_bytes: AtomicU64,
@@ -241,7 +242,10 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
         let (ws_url, sent, bibs, samples, gate, mut stop) =
             (ws_url.clone(), sent.clone(), bibs.clone(), samples.clone(), gate.clone(), stop_rx.clone());
         let winner_bib = winner_bib.clone();
-        let follow = course.participants[id % course.participants.len()].bib.as_str().to_string();
+        let n = course.participants.len();
+        let follow: Vec<String> =
+            (0..3).map(|k| course.participants[(id * 7919 + k * 104_729) % n].bib.as_str().to_string()).collect();
+        let on_arrivals = id.is_multiple_of((100 / args.arrivals_share.clamp(1, 100)) as usize);
         let finish = finish_point.clone();
         spectators.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
@@ -257,9 +261,9 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
                 top: 10,
             }];
             if full {
-                topics.push(Topic::Arrivals { point: finish });
-                if id.is_multiple_of(10) {
-                    topics.push(Topic::Runner { bib: follow });
+                topics.extend(follow.into_iter().map(|bib| Topic::Runner { bib }));
+                if on_arrivals {
+                    topics.push(Topic::Arrivals { point: finish });
                 }
             }
             for t in topics {
@@ -271,7 +275,7 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
             }
             samples.connected.fetch_add(1, Ordering::Relaxed);
             drop(permit);
-            let sampled = id.is_multiple_of(10);
+            let mut finished_seen: std::collections::HashSet<String> = Default::default();
             let winner_marker = format!("\"bib\":\"{winner_bib}\"");
             let mut got_winner = false;
             loop {
@@ -289,7 +293,7 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
                             got_winner = true;
                             samples.fanout_us.lock().unwrap_or_else(|p| p.into_inner()).push(now.duration_since(s).as_micros() as u64);
                         }
-                        if sampled && t.starts_with("{\"type\":\"arrivals\"") && t.contains("\"snapshot\":false")
+                        if t.starts_with("{\"type\":\"arrivals\"") && t.contains("\"snapshot\":false")
                             && let Ok(timing_wire::live::ServerMessage::Arrivals { items, .. }) = serde_json::from_str(t)
                         {
                             let mut v = samples.arrivals_us.lock().unwrap_or_else(|p| p.into_inner());
@@ -298,6 +302,13 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
                                     v.push(now.duration_since(s).as_micros() as u64);
                                 }
                             }
+                        }
+                        if t.starts_with("{\"type\":\"runner\"") && t.contains("\"status\":\"finished\"")
+                            && let Ok(timing_wire::live::ServerMessage::Runner { runner, snapshot: false, .. }) = serde_json::from_str(t)
+                            && finished_seen.insert(runner.bib.clone())
+                            && let Some(s) = bibs.get(&runner.bib).and_then(|&p| sent.get(p))
+                        {
+                            samples.runner_us.lock().unwrap_or_else(|p| p.into_inner()).push(now.duration_since(s).as_micros() as u64);
                         }
                     }
                     _ = stop.changed() => return,
@@ -334,6 +345,7 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
         args.finishers_per_s, args.hits, args.seconds, args.spectators
     );
     let cpu0 = cpu_seconds(pid).unwrap_or(0.0);
+    let d0 = delivery(&http, &url).await?;
     let t_peak = Instant::now();
     let mut seq = 0u64;
     let mut next = 0usize;
@@ -376,6 +388,8 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
     wait_applied(&http, &url, expected, Duration::from_secs(120)).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let cpu_peak = cpu_seconds(pid).unwrap_or(0.0) - cpu0;
+    let d1 = delivery(&http, &url).await?;
+    let mut runner_lat = std::mem::take(&mut *samples.runner_us.lock().unwrap_or_else(|p| p.into_inner()));
     let mut arrivals = std::mem::take(&mut *samples.arrivals_us.lock().unwrap_or_else(|p| p.into_inner()));
 
     // Fan-out.
@@ -387,6 +401,7 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
     wait_connected(&samples, args.fanout.max(args.spectators)).await?;
     let rss_all = proc_status(pid, "VmRSS:").unwrap_or(0);
     let n_connected = samples.connected.load(Ordering::Relaxed);
+    let d2 = delivery(&http, &url).await?;
     let winner_reads: Vec<WireRead> = finish_reads
         .iter()
         .filter(|r| winner_chips.contains(&r.chip.to_string()))
@@ -406,6 +421,7 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut fanout = std::mem::take(&mut *samples.fanout_us.lock().unwrap_or_else(|p| p.into_inner()));
+    let d3 = delivery(&http, &url).await?;
     let hwm = proc_status(pid, "VmHWM:").unwrap_or(0);
     let _ = stop_tx.send(true);
     for s in spectators {
@@ -419,16 +435,19 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
     let per_conn_kib = (rss_all.saturating_sub(rss_before_fanout)) as f64 / n_added as f64;
     let report = format!(
         "# racetime loadtest\n\n\
-         command: `racetime loadtest --event {event} --runners {runners} --spectators {spectators} --fanout {fanout_n} --finishers-per-s {fps} --hits {hits} --seconds {secs} --seed {seed}`\n\
+         command: `racetime loadtest --event {event} --runners {runners} --spectators {spectators} --arrivals-share {arrivals_share} --fanout {fanout_n} --finishers-per-s {fps} --hits {hits} --seconds {secs} --seed {seed}`\n\
          machine: {cores} cores; aggregator and load tool on the same machine\n\n\
          | what | figure |\n|---|---|\n\
          | runners / reads generated | {n_runners} / {n_total} |\n\
          | backlog ingest from {n_edges} edges, into the store | {store_rate:.0} reads/s ({n_backlog} reads in {stored:.1} s) |\n\
          | backlog ingest, store and engine | {apply_rate:.0} reads/s ({applied:.1} s) |\n\
          | peak: reads uploaded | {n_peak_reads} in {peak:.1} s ({peak_rate:.0} reads/s) |\n\
-         | peak: upload → spectator arrival, p50 / p99 / max | {a50:.1} / {a99:.1} / {amax:.1} ms ({n_a} samples, {spectators} spectators) |\n\
+         | peak: upload → a follower's runner message (finish), p50 / p99 / max | {r50:.1} / {r99:.1} / {rmax:.1} ms ({n_r} samples, {spectators} spectators following 3 runners each) |\n\
+         | peak: upload → arrival on the finish feed, p50 / p99 / max | {a50:.1} / {a99:.1} / {amax:.1} ms ({n_a} samples, {arrivals_share} % of spectators on the feed) |\n\
+         | peak: server side, message made → written to the socket, p50 / p99 | {dp50} / {dp99} ms (bucket bounds) |\n\
          | peak: aggregator CPU | {cpu:.0} % of one core |\n\
          | fan-out: leaderboard change → client, p50 / p99 / max | {f50:.1} / {f99:.1} / {fmax:.1} ms ({n_f} of {n_connected} clients) |\n\
+         | fan-out: server side, made → written to each socket, p50 / p99 | {df50} / {df99} ms (bucket bounds) |\n\
          | aggregator RSS: after the backlog / with {spectators} spectators / after the peak / with {n_connected} | {r0} / {r1} / {r15} / {r2} MiB |\n\
          | aggregator memory per spectator connection (the {n_added} added for the fan-out) | {per_conn_kib:.1} KiB |\n\
          | aggregator peak RSS (VmHWM) | {hwm} MiB |\n\
@@ -452,6 +471,15 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
         applied = applied.as_secs_f64(),
         peak = peak.as_secs_f64(),
         peak_rate = n_peak_reads as f64 / peak.as_secs_f64(),
+        r50 = percentile(&mut runner_lat, 0.5),
+        r99 = percentile(&mut runner_lat, 0.99),
+        rmax = percentile(&mut runner_lat, 1.0),
+        n_r = runner_lat.len(),
+        arrivals_share = args.arrivals_share,
+        dp50 = delivery_percentile(&d0, &d1, 0.5),
+        dp99 = delivery_percentile(&d0, &d1, 0.99),
+        df50 = delivery_percentile(&d2, &d3, 0.5),
+        df99 = delivery_percentile(&d2, &d3, 0.99),
         a50 = percentile(&mut arrivals, 0.5),
         a99 = percentile(&mut arrivals, 0.99),
         amax = percentile(&mut arrivals, 1.0),
@@ -479,6 +507,34 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
     eprintln!("report written to {}", path.display());
     drop(agg);
     Ok(())
+}
+
+/// The server's delivery histogram: (upper bound in seconds, cumulative count) per bucket.
+async fn delivery(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<(f64, u64)>> {
+    let text = http.get(format!("{url}/metrics")).send().await?.text().await?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("racetime_live_delivery_seconds_bucket{le=\"")?;
+            let (le, n) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, n.parse().ok()?))
+        })
+        .collect())
+}
+
+/// The bucket bound (ms) under which a fraction `p` of the deliveries between two scrapes fell.
+fn delivery_percentile(before: &[(f64, u64)], after: &[(f64, u64)], p: f64) -> String {
+    let total = after.last().map_or(0, |b| b.1) - before.last().map_or(0, |b| b.1);
+    if total == 0 {
+        return "n/a".into();
+    }
+    for ((le, a), (_, b)) in after.iter().zip(before) {
+        if (a - b) as f64 >= p * total as f64 {
+            return if le.is_finite() { format!("≤ {}", le * 1000.0) } else { "> 2500".into() };
+        }
+    }
+    "n/a".into()
 }
 
 async fn wait_applied(http: &reqwest::Client, url: &str, n: u64, within: Duration) -> anyhow::Result<()> {

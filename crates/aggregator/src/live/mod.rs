@@ -83,6 +83,8 @@ pub fn resolve(course: &Course, topic: &Topic) -> Result<Key, String> {
 pub struct Frame {
     pub version: u64,
     pub text: Utf8Bytes,
+    /// When the race task made it (delivery latency is measured from here).
+    pub made: std::time::Instant,
 }
 
 /// Counters for `/metrics`.
@@ -98,6 +100,8 @@ pub struct LiveStats {
     pub closed_garbage: AtomicU64,
     pub refused_limit: AtomicU64,
     pub published: AtomicU64,
+    /// From a published message's making to its write to each subscriber's socket.
+    pub delivery: crate::metrics::Histogram,
 }
 
 /// Topics with subscribers, each a broadcast channel.
@@ -145,7 +149,7 @@ impl Hub {
 
 fn frame(version: u64, msg: &ServerMessage) -> Frame {
     let text = serde_json::to_string(msg).expect("live messages serialise");
-    Frame { version, text: Utf8Bytes::from(text) }
+    Frame { version, text: Utf8Bytes::from(text), made: std::time::Instant::now() }
 }
 
 /// The race task's side of the live feed.

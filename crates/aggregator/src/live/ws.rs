@@ -242,10 +242,11 @@ impl Connection {
                 Some((key, item)) = subs.next() => {
                     match item {
                         Ok(frame) => {
-                            if frame.version > self.versions.get(&key).copied().unwrap_or(0)
-                                && let Err(end) = self.send(frame.text).await
-                            {
-                                break end;
+                            if frame.version > self.versions.get(&key).copied().unwrap_or(0) {
+                                if let Err(end) = self.send(frame.text).await {
+                                    break end;
+                                }
+                                self.hub.stats.delivery.observe(frame.made.elapsed());
                             }
                         }
                         Err(BroadcastStreamRecvError::Lagged(_)) => {
