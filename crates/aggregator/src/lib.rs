@@ -118,8 +118,8 @@ struct Shared {
     /// One per edge of the event (a fixed set, so no lock).
     counters: BTreeMap<String, EdgeCounters>,
     n_unauthenticated: AtomicU64,
-    /// The latest telemetry of each edge.
-    telemetry: Mutex<BTreeMap<String, timing_wire::Telemetry>>,
+    /// The latest telemetry of each edge, and when it arrived (by `clock`).
+    telemetry: Mutex<BTreeMap<String, (timing_wire::Telemetry, Timestamp)>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -203,12 +203,20 @@ impl AppState {
     }
 
     fn set_telemetry(&self, edge: &str, t: timing_wire::Telemetry) {
-        self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).insert(edge.to_string(), t);
+        let received = self.shared.clock.now();
+        self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).insert(edge.to_string(), (t, received));
     }
 
     /// The latest telemetry an edge sent, if any.
     pub fn telemetry(&self, edge: &str) -> Option<timing_wire::Telemetry> {
-        self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).get(edge).cloned()
+        self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).get(edge).map(|(t, _)| t.clone())
+    }
+
+    /// How long ago the latest telemetry of an edge arrived, by the aggregator's own clock (an
+    /// edge's `at_us` is on the edge's clock, which may be far off or simulated).
+    pub fn telemetry_age(&self, edge: &str) -> Option<timing_core::Elapsed> {
+        let received = self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).get(edge).map(|(_, at)| *at)?;
+        Some(self.shared.clock.now().since(received))
     }
 
     fn count_refusal(&self, edge: &str) {
@@ -251,6 +259,9 @@ pub struct FleetEdge {
     pub counts: EdgeCounts,
     /// The edge's own status as it last reported it (readers, backlog, battery, alarms).
     pub telemetry: Option<timing_wire::Telemetry>,
+    /// How long ago that telemetry arrived, by the aggregator's clock (silent edges show here).
+    #[serde(default)]
+    pub telemetry_age_ms: Option<i64>,
 }
 
 /// `GET /api/v1/fleet`: every edge of the event with its cursor and counters (read-only).
@@ -268,6 +279,7 @@ async fn fleet(axum::extract::State(state): axum::extract::State<AppState>) -> a
                 acked_signal_seq: c.acked_signal_seq,
                 counts: state.edge_counts(edge).unwrap_or_default(),
                 telemetry: state.telemetry(edge),
+                telemetry_age_ms: state.telemetry_age(edge).map(|a| a.as_micros() / 1000),
             }
         })
         .collect();
