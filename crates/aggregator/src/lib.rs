@@ -11,6 +11,7 @@
 //! - [`auth`]: per-edge bearer [`Tokens`] from environment variables or a tokens file.
 //! - [`scope`]: [`UploadScope`], the event's edges (each at its point) and waves.
 //! - `ingest`: the axum handlers and `ApiError`.
+//! - [`pages`]: the web pages (`/`, `/desk`, `/fleet`) and their assets, embedded in the binary.
 //! - here: [`AppState`], [`app`], [`serve`].
 //!
 //! Routes (every 4xx/5xx carries a `timing_wire::ErrorBody`):
@@ -20,6 +21,7 @@
 
 pub mod auth;
 mod ingest;
+pub mod pages;
 pub mod race;
 pub mod scope;
 pub mod store;

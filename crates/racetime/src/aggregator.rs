@@ -1,4 +1,4 @@
-//! `racetime aggregator`: ingest, race state and results on one listener.
+//! `racetime aggregator`: ingest, race state, results and the web pages on one listener.
 
 use aggregator::{AggregatorStore, AppState, IngestConfig, SystemClock, Tokens, TokensFile, UploadScope};
 use anyhow::Context;
@@ -68,7 +68,8 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         // A line tests and the demo read to find the port.
         println!("aggregator listening on http://{addr}");
-        let app = aggregator::app(state).merge(aggregator::race::routes(race));
+        // The pages have no fallback of their own: unknown paths get the API's JSON 404.
+        let app = aggregator::app(state).merge(aggregator::race::routes(race)).merge(aggregator::pages::routes());
         let shutdown = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
