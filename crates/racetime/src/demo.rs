@@ -73,6 +73,7 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<()> {
     println!("results (live):  {}/api/v1/standings.csv", chain.agg_url);
     println!("summary:         {}/api/v1/summary", chain.agg_url);
     println!("fleet:           {}/api/v1/fleet", chain.agg_url);
+    println!("fleet page:      {}/fleet", chain.agg_url);
 
     let speed =
         if args.speed == "max" { None } else { Some(args.speed.parse::<f64>().context("--speed: a number or max")?) };
