@@ -11,6 +11,7 @@
 //! - [`auth`]: per-edge bearer [`Tokens`] from environment variables or a tokens file.
 //! - [`scope`]: [`UploadScope`], the event's edges (each at its point) and waves.
 //! - `ingest`: the axum handlers and `ApiError`.
+//! - [`pages`]: the web pages (`/`, `/desk`, `/fleet`) and their assets, embedded in the binary.
 //! - here: [`AppState`], [`app`], [`serve`].
 //!
 //! Routes (every 4xx/5xx carries a `timing_wire::ErrorBody`):
@@ -24,6 +25,7 @@ pub mod guns;
 mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod pages;
 pub mod race;
 pub mod scope;
 pub mod store;
@@ -124,8 +126,8 @@ struct Shared {
     /// One per edge of the event (a fixed set, so no lock).
     counters: BTreeMap<String, EdgeCounters>,
     n_unauthenticated: AtomicU64,
-    /// The latest telemetry of each edge.
-    telemetry: Mutex<BTreeMap<String, timing_wire::Telemetry>>,
+    /// The latest telemetry of each edge, and when it arrived (by `clock`).
+    telemetry: Mutex<BTreeMap<String, (timing_wire::Telemetry, Timestamp)>>,
     /// The race task's apply latency.
     apply: metrics::Histogram,
     n_applied_reads: AtomicU64,
@@ -244,12 +246,20 @@ impl AppState {
     }
 
     fn set_telemetry(&self, edge: &str, t: timing_wire::Telemetry) {
-        self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).insert(edge.to_string(), t);
+        let received = self.shared.clock.now();
+        self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).insert(edge.to_string(), (t, received));
     }
 
     /// The latest telemetry an edge sent, if any.
     pub fn telemetry(&self, edge: &str) -> Option<timing_wire::Telemetry> {
-        self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).get(edge).cloned()
+        self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).get(edge).map(|(t, _)| t.clone())
+    }
+
+    /// How long ago the latest telemetry of an edge arrived, by the aggregator's own clock (an
+    /// edge's `at_us` is on the edge's clock, which may be far off or simulated).
+    pub fn telemetry_age(&self, edge: &str) -> Option<timing_core::Elapsed> {
+        let received = self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).get(edge).map(|(_, at)| *at)?;
+        Some(self.shared.clock.now().since(received))
     }
 
     fn count_refusal(&self, edge: &str) {
@@ -285,9 +295,10 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Every route: ingest and fleet ([`app`]), results and desk ([`race::routes`]), the public
-/// REST API, the live feed and metrics ([`api::routes`]).
+/// REST API, the live feed and metrics ([`api::routes`]), the pages ([`pages::routes`]).
 pub fn router(state: AppState, race: race::RaceHandle) -> Router {
-    app(state).merge(race::routes(race.clone())).merge(api::routes(race))
+    // The pages have no fallback of their own: unknown paths get the API's JSON 404.
+    app(state).merge(race::routes(race.clone())).merge(api::routes(race)).merge(pages::routes())
 }
 
 /// One edge as the fleet page shows it.
@@ -299,6 +310,9 @@ pub struct FleetEdge {
     pub counts: EdgeCounts,
     /// The edge's own status as it last reported it (readers, backlog, battery, alarms).
     pub telemetry: Option<timing_wire::Telemetry>,
+    /// How long ago that telemetry arrived, by the aggregator's clock (silent edges show here).
+    #[serde(default)]
+    pub telemetry_age_ms: Option<i64>,
 }
 
 /// `GET /api/v1/fleet`: every edge of the event with its cursor and counters (read-only).
@@ -316,6 +330,7 @@ async fn fleet(axum::extract::State(state): axum::extract::State<AppState>) -> a
                 acked_signal_seq: c.acked_signal_seq,
                 counts: state.edge_counts(edge).unwrap_or_default(),
                 telemetry: state.telemetry(edge),
+                telemetry_age_ms: state.telemetry_age(edge).map(|a| a.as_micros() / 1000),
             }
         })
         .collect();

@@ -1,4 +1,4 @@
-//! `racetime aggregator`: ingest, race state and results on one listener.
+//! `racetime aggregator`: ingest, race state, results and the web pages on one listener.
 
 use aggregator::{AggregatorStore, AppState, IngestConfig, Tokens, TokensFile, UploadScope};
 use anyhow::Context;

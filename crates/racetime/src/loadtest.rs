@@ -131,6 +131,17 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
     let finish_point = course.race(timing_core::RaceIdx(0)).splits.last().map(|s| course.point(s.point).id.to_string());
     let finish_point = finish_point.context("the marathon has no finish")?;
 
+    // The aggregator, a process of its own, on a race clock that reaches the first finisher when
+    // the load test starts and runs at real speed (so predictions and "overdue" make sense).
+    let first_finish = race
+        .crossings
+        .iter()
+        .filter(|c| course.point(c.point).id.as_str() == finish_point)
+        .map(|c| c.first_read)
+        .min()
+        .context("nobody finishes")?;
+    let wall_now_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros() as i64;
+    let race_clock = format!("{}@{}x1", first_finish.as_micros(), wall_now_us);
     // The aggregator, a process of its own.
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["aggregator", "--event"])
@@ -142,6 +153,7 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
         .args(["--listen", "127.0.0.1:0", "--live-max-per-ip", "20000", "--live-max-clients", "19000"])
         .arg("--corrections")
         .arg(args.out.join("race/guns.toml"))
+        .args(["--sim-clock", &race_clock])
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -304,7 +316,7 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
                             }
                         }
                         if t.starts_with("{\"type\":\"runner\"") && t.contains("\"status\":\"finished\"")
-                            && let Ok(timing_wire::live::ServerMessage::Runner { runner, snapshot: false, .. }) = serde_json::from_str(t)
+                            && let Ok(timing_wire::live::ServerMessage::Runner { runner, .. }) = serde_json::from_str(t)
                             && finished_seen.insert(runner.bib.clone())
                             && let Some(s) = bibs.get(&runner.bib).and_then(|&p| sent.get(p))
                         {
