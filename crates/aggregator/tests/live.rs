@@ -311,7 +311,12 @@ async fn spectators_follow_runners_leaderboards_and_arrivals_to_the_truth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_spectator_holds_up_neither_the_engine_nor_other_spectators() {
-    let config = LiveConfig { topic_capacity: 4, send_timeout: Duration::from_millis(500), ..LiveConfig::default() };
+    let config = LiveConfig {
+        topic_capacity: 4,
+        send_timeout: Duration::from_millis(500),
+        refresh: Duration::from_millis(200),
+        ..LiveConfig::default()
+    };
     let s = server(vec![300, 200], config).await;
     let bibs: Vec<String> = s.race.course.participants.iter().take(60).map(|p| p.bib.as_str().to_string()).collect();
 
