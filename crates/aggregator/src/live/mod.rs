@@ -105,45 +105,85 @@ pub struct LiveStats {
 }
 
 /// Topics with subscribers, each a broadcast channel.
+///
+/// Runners' topics (tens of thousands at a big race) are kept apart from the few shared ones
+/// (leaderboards, arrivals), so that publishing one batch looks up only the runners it changed.
 #[derive(Debug)]
 pub struct Hub {
-    topics: Mutex<FxHashMap<Key, broadcast::Sender<Frame>>>,
+    runners: Mutex<FxHashMap<ParticipantIdx, broadcast::Sender<Frame>>>,
+    shared: Mutex<FxHashMap<Key, broadcast::Sender<Frame>>>,
     /// Messages a topic holds for its slowest subscriber before that one must resync.
     capacity: usize,
     pub stats: LiveStats,
 }
 
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn join<K: std::hash::Hash + Eq + Clone>(
+    map: &mut FxHashMap<K, broadcast::Sender<Frame>>,
+    key: &K,
+    capacity: usize,
+) -> broadcast::Receiver<Frame> {
+    match map.get(key) {
+        Some(tx) => tx.subscribe(),
+        None => {
+            let (tx, rx) = broadcast::channel(capacity);
+            map.insert(key.clone(), tx);
+            rx
+        }
+    }
+}
+
 impl Hub {
     pub fn new(capacity: usize) -> Hub {
-        Hub { topics: Mutex::new(FxHashMap::default()), capacity: capacity.max(2), stats: LiveStats::default() }
-    }
-
-    pub fn subscribe(&self, key: &Key) -> broadcast::Receiver<Frame> {
-        let mut topics = self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match topics.get(key) {
-            Some(tx) => tx.subscribe(),
-            None => {
-                let (tx, rx) = broadcast::channel(self.capacity);
-                topics.insert(key.clone(), tx);
-                rx
-            }
+        Hub {
+            runners: Mutex::new(FxHashMap::default()),
+            shared: Mutex::new(FxHashMap::default()),
+            capacity: capacity.max(2),
+            stats: LiveStats::default(),
         }
     }
 
-    /// The topics someone listens to; forgets the others.
-    fn watched(&self) -> Vec<(Key, broadcast::Sender<Frame>)> {
-        let mut topics = self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        topics.retain(|_, tx| tx.receiver_count() > 0);
-        topics.iter().map(|(k, tx)| (k.clone(), tx.clone())).collect()
+    pub fn subscribe(&self, key: &Key) -> broadcast::Receiver<Frame> {
+        match key {
+            Key::Runner(p) => join(&mut locked(&self.runners), p, self.capacity),
+            _ => join(&mut locked(&self.shared), key, self.capacity),
+        }
     }
 
+    /// A topic's channel, if someone listens.
     fn sender(&self, key: &Key) -> Option<broadcast::Sender<Frame>> {
-        let topics = self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        topics.get(key).filter(|tx| tx.receiver_count() > 0).cloned()
+        let live = |tx: &&broadcast::Sender<Frame>| tx.receiver_count() > 0;
+        match key {
+            Key::Runner(p) => locked(&self.runners).get(p).filter(live).cloned(),
+            _ => locked(&self.shared).get(key).filter(live).cloned(),
+        }
+    }
+
+    /// The leaderboards and arrivals feeds someone listens to (a handful).
+    fn watched_shared(&self) -> Vec<(Key, broadcast::Sender<Frame>)> {
+        locked(&self.shared)
+            .iter()
+            .filter(|(_, tx)| tx.receiver_count() > 0)
+            .map(|(k, tx)| (k.clone(), tx.clone()))
+            .collect()
+    }
+
+    /// The runners someone follows.
+    fn watched_runners(&self) -> Vec<(ParticipantIdx, broadcast::Sender<Frame>)> {
+        locked(&self.runners).iter().filter(|(_, tx)| tx.receiver_count() > 0).map(|(p, tx)| (*p, tx.clone())).collect()
+    }
+
+    /// Forgets topics nobody listens to any more.
+    fn prune(&self) {
+        locked(&self.runners).retain(|_, tx| tx.receiver_count() > 0);
+        locked(&self.shared).retain(|_, tx| tx.receiver_count() > 0);
     }
 
     pub fn n_topics(&self) -> usize {
-        self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+        locked(&self.runners).len() + locked(&self.shared).len()
     }
 }
 
@@ -274,27 +314,26 @@ impl Publisher {
                 RaceEvent::GunTime { .. } | RaceEvent::UnknownChip { .. } => {}
             }
         }
-        let watched = self.hub.watched();
-        self.boards.retain(|k, _| watched.iter().any(|(w, _)| w == k));
-        self.runners.retain(|p, _| watched.iter().any(|(w, _)| *w == Key::Runner(*p)));
-        for (key, tx) in &watched {
-            match key {
-                Key::Runner(p) if changed.contains(p) => {
-                    let runner = view::runner(engine, *p, now);
-                    self.runners.insert(*p, (engine.places(*p), runner.prediction.as_ref().is_some_and(|p| p.overdue)));
-                    let msg = ServerMessage::Runner {
-                        v: LIVE_VERSION,
-                        topic: view::topic(course, key),
-                        version: self.version,
-                        snapshot: false,
-                        runner: Box::new(runner),
-                    };
-                    self.send(tx, frame(self.version, &msg));
-                }
+        for p in &changed {
+            let key = Key::Runner(*p);
+            let Some(tx) = self.hub.sender(&key) else { continue };
+            let runner = view::runner(engine, *p, now);
+            self.runners.insert(*p, (engine.places(*p), runner.prediction.as_ref().is_some_and(|p| p.overdue)));
+            let msg = ServerMessage::Runner {
+                v: LIVE_VERSION,
+                topic: view::topic(course, &key),
+                version: self.version,
+                snapshot: false,
+                runner: Box::new(runner),
+            };
+            self.send(&tx, frame(self.version, &msg));
+        }
+        for (key, tx) in self.hub.watched_shared() {
+            match &key {
                 Key::Board(board, _) => {
                     let touched = changed.iter().any(|&p| Board::of(course, p).iter().flatten().any(|b| b == board));
                     if touched {
-                        self.publish_board(engine, key, board, tx);
+                        self.publish_board(engine, &key, board, &tx);
                     }
                 }
                 Key::Arrivals(point) => {
@@ -305,13 +344,13 @@ impl Publisher {
                     }
                     let msg = ServerMessage::Arrivals {
                         v: LIVE_VERSION,
-                        topic: view::topic(course, key),
+                        topic: view::topic(course, &key),
                         version: self.version,
                         snapshot: false,
                         items: items.into_iter().rev().collect(), // newest first
                         removed: gone,
                     };
-                    self.send(tx, frame(self.version, &msg));
+                    self.send(&tx, frame(self.version, &msg));
                 }
                 Key::Runner(_) => {}
             }
@@ -347,32 +386,37 @@ impl Publisher {
     }
 
     /// Periodic: watched runners whose places moved (others finished ahead of them) or who
-    /// became overdue get a fresh view.
+    /// became overdue get a fresh view; topics nobody follows any more are forgotten.
     pub fn refresh(&mut self, engine: &Engine, now: Timestamp) {
-        let watched = self.hub.watched();
+        self.hub.prune();
+        let runners = self.hub.watched_runners();
+        let followed: FxHashSet<ParticipantIdx> = runners.iter().map(|(p, _)| *p).collect();
+        self.runners.retain(|p, _| followed.contains(p));
+        let shared: Vec<Key> = self.hub.watched_shared().into_iter().map(|(k, _)| k).collect();
+        self.boards.retain(|k, _| shared.contains(k));
         let mut bumped = false;
-        for (key, tx) in &watched {
-            let Key::Runner(p) = key else { continue };
-            let places = engine.places(*p);
-            let overdue = timing_core::predict::predict(engine.course(), *p, engine.result(*p))
+        for (p, tx) in runners {
+            let places = engine.places(p);
+            let overdue = timing_core::predict::predict(engine.course(), p, engine.result(p))
                 .is_some_and(|pr| pr.next.overdue(now));
-            if self.runners.get(p) == Some(&(places, overdue)) {
+            if self.runners.get(&p) == Some(&(places, overdue)) {
                 continue;
             }
-            let runner = view::runner(engine, *p, now);
+            let runner = view::runner(engine, p, now);
             if !bumped {
                 self.version += 1;
                 bumped = true;
             }
-            self.runners.insert(*p, (places, overdue));
+            self.runners.insert(p, (places, overdue));
+            let key = Key::Runner(p);
             let msg = ServerMessage::Runner {
                 v: LIVE_VERSION,
-                topic: view::topic(engine.course(), key),
+                topic: view::topic(engine.course(), &key),
                 version: self.version,
                 snapshot: false,
                 runner: Box::new(runner),
             };
-            self.send(tx, frame(self.version, &msg));
+            self.send(&tx, frame(self.version, &msg));
         }
     }
 
@@ -380,7 +424,8 @@ impl Publisher {
     pub fn resync_all(&mut self, engine: &Engine, now: Timestamp) {
         self.version += 1;
         self.reload_arrivals(engine);
-        for (key, tx) in self.hub.watched() {
+        let runners = self.hub.watched_runners().into_iter().map(|(p, tx)| (Key::Runner(p), tx));
+        for (key, tx) in runners.chain(self.hub.watched_shared()) {
             let f = self.snapshot(engine, &key, now);
             self.send(&tx, f);
         }
