@@ -15,7 +15,9 @@ use std::time::Duration;
 use firmware_sim::Fault;
 use firmware_sim::player::Progress;
 use racetime::chain::{Chain, ChainOptions, diff_lines};
+use racetime::spectator::Follower;
 use timing_core::{Elapsed, Line, Timestamp};
+use timing_wire::live::Topic;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
@@ -115,4 +117,43 @@ async fn a_race_with_an_edge_killed_a_desk_gun_an_aggregator_restarted_a_reader_
         want.lines().count(),
         differing.iter().take(6).map(|(a, b)| format!("  got:  {a}\n  want: {b}")).collect::<Vec<_>>().join("\n")
     );
+
+    // A spectator who opens the page after all that sees the truth: the 10 km podium and the
+    // marathon's last finishers on the arrivals feed, with their times.
+    let course = &chain.race.course;
+    let spectator = Follower::start(
+        &chain.agg_url,
+        vec![
+            Topic::Leaderboard { race: "10k".into(), gender: None, category: None, division: None, top: 10 },
+            Topic::Arrivals { point: "finish".into() },
+        ],
+    )
+    .await
+    .unwrap();
+    let screen = spectator.finish().await.unwrap();
+    let mut tenk: Vec<&race_sim::Truth> = chain
+        .race
+        .truth
+        .iter()
+        .filter(|t| {
+            let p = course.participant(t.participant);
+            course.race(p.race).id == "10k" && p.division.as_str() == "running" && t.places.overall.is_some()
+        })
+        .collect();
+    tenk.sort_by_key(|t| (t.places.overall, course.participant(t.participant).bib.sort_key()));
+    let want_board: Vec<(u32, String)> = tenk
+        .iter()
+        .take(10)
+        .map(|t| (t.places.overall.unwrap(), course.participant(t.participant).bib.as_str().to_string()))
+        .collect();
+    let board: Vec<(u32, String)> =
+        screen.boards.values().next().unwrap().iter().map(|r| (r.place, r.bib.clone())).collect();
+    assert_eq!(board, want_board, "seed {seed}: the 10 km leaderboard a spectator sees");
+    for a in &screen.arrivals["finish"] {
+        let p = course.participant_by_bib(&a.bib).unwrap();
+        let t = chain.race.truth.iter().find(|t| t.participant == p).unwrap();
+        let want = t.chip_time.map(|e| results_export::format_time(e, timing_core::Precision::Seconds));
+        assert_eq!(a.chip.as_ref().map(|c| c.text.clone()), want, "seed {seed}: bib {} on the arrivals feed", a.bib);
+    }
+    assert_eq!(screen.arrived("finish"), aggregator::live::ARRIVALS_KEPT, "seed {seed}: a full arrivals snapshot");
 }
