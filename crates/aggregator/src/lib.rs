@@ -29,6 +29,7 @@ pub mod pages;
 pub mod race;
 pub mod scope;
 pub mod store;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::future::Future;

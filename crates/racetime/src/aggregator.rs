@@ -51,6 +51,13 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
     }
     let store = AggregatorStore::open(&args.db).with_context(|| format!("opening {}", args.db.display()))?;
     let clock = crate::race_clock(args.sim_clock.as_deref())?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(aggregator::tls::server_config(cert, key).map_err(|e| InputError(e.to_string()))?)
+        }
+        (None, None) => None,
+        _ => return Err(InputError("--tls-cert and --tls-key go together".into()).into()),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
         let state = AppState::new(store, scope, tokens, IngestConfig::default(), clock);
@@ -72,8 +79,6 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
         let listener =
             tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         let addr = listener.local_addr()?;
-        // A line tests and the demo read to find the port.
-        println!("aggregator listening on http://{addr}");
         let app = aggregator::router(state, race);
         let shutdown = async {
             let mut term =
@@ -84,9 +89,23 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
             }
             tracing::info!("stopping the aggregator");
         };
-        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving")
+        match tls {
+            Some(config) => {
+                // A line tests and the demo read to find the port.
+                println!("aggregator listening on https://{addr}");
+                let listener = aggregator::tls::TlsListener::new(listener, config)?;
+                axum::serve(listener, app.into_make_service_with_connect_info::<aggregator::tls::TlsPeer>())
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .context("serving")
+            }
+            None => {
+                println!("aggregator listening on http://{addr}");
+                axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .context("serving")
+            }
+        }
     })
 }

@@ -310,4 +310,10 @@ pub struct AggregatorArgs {
     /// Live-feed connections from one IP address (phones behind a carrier NAT share one).
     #[arg(long, default_value_t = 1_000)]
     pub live_max_per_ip: u32,
+    /// Serve HTTPS and WSS (rustls) with this PEM certificate chain…
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// …and this PEM private key.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
 }

@@ -156,7 +156,9 @@ pub struct PeerIp(pub Option<IpAddr>);
 impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<PeerIp, Self::Rejection> {
-        Ok(PeerIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+        let plain = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let tls = || parts.extensions.get::<ConnectInfo<crate::tls::TlsPeer>>().map(|c| c.0.0.ip());
+        Ok(PeerIp(plain.or_else(tls)))
     }
 }
 
