@@ -132,6 +132,13 @@ pub async fn start(
             resume.advance(&r.id, session, p);
         }
     }
+    // Start triggers decoders reported before a restart: the next one starts the next wave.
+    let mut decoder_guns: HashMap<String, Vec<Timestamp>> = HashMap::new();
+    for s in outbox.signals_after(0, usize::MAX).unwrap_or_default() {
+        if let Some(reader) = s.signal.source.strip_prefix("decoder:") {
+            decoder_guns.entry(reader.to_string()).or_default().push(s.signal.at);
+        }
+    }
     let writer = StoreWriter::spawn(outbox, resume.clone(), options.writer);
     let (shutdown_tx, shutdown) = watch::channel(false);
     let point_id = event.course.point(edge.point).id.clone();
@@ -190,6 +197,7 @@ pub async fn start(
     tasks.push(tokio::spawn(process_events(
         events_rx,
         readers,
+        decoder_guns,
         point_id,
         writer.tx.clone(),
         status.clone(),
@@ -261,6 +269,7 @@ pub async fn start(
 async fn process_events(
     mut events: mpsc::Receiver<LinkEvent>,
     mut readers: HashMap<String, (event_config::edge::ReaderConfig, ClockEstimator)>,
+    mut decoder_guns: HashMap<String, Vec<Timestamp>>,
     point: PointId,
     writer: mpsc::Sender<Batch>,
     status: Arc<Mutex<EdgeStatus>>,
@@ -358,9 +367,65 @@ async fn process_events(
                 with_reader(&status, &reader, |rs| rs.line_health = diagnosis);
             }
             LinkEvent::Gun { reader, at } => {
-                tracing::info!(reader_id = %reader, ?at, "start trigger reported by the decoder");
+                let Some((cfg, est)) = readers.get(&reader) else { continue };
+                let zone = cfg.time_zone.expect("filled at start");
+                let at = match resolve(at, zone, now) {
+                    Ok(t) => est.correct(t),
+                    Err(error) => {
+                        tracing::error!(reader_id = %reader, %error, "start trigger time has no UTC instant; ignored");
+                        continue;
+                    }
+                };
+                let seen = decoder_guns.entry(reader.clone()).or_default();
+                let (race, wave) = match assign_gun(seen, at, &cfg.gun_waves) {
+                    GunAssignment::Replay => {
+                        tracing::debug!(reader_id = %reader, ?at, "start trigger seen before");
+                        continue;
+                    }
+                    GunAssignment::NoWaveLeft(n) => {
+                        tracing::warn!(reader_id = %reader, ?at, trigger = n, waves = cfg.gun_waves.len(), "start trigger reported by the decoder with no wave left in gun_waves; not sent as a gun time");
+                        continue;
+                    }
+                    GunAssignment::Wave(race, wave) => (race, wave),
+                };
+                tracing::info!(reader_id = %reader, ?at, %race, %wave, "start trigger reported by the decoder: gun time");
+                let signal = edge_store::NewSignal {
+                    race: race.clone(),
+                    wave: wave.clone(),
+                    at,
+                    source: format!("decoder:{reader}"),
+                    // Decoders time their trigger input to the millisecond.
+                    jitter_us: 1_000,
+                    received_at: now,
+                };
+                if writer.send(Batch { reads: Vec::new(), ack: None, signals: vec![signal] }).await.is_err() {
+                    return;
+                }
             }
         }
+    }
+}
+
+/// What a decoder's start trigger means.
+#[derive(Debug, PartialEq, Eq)]
+enum GunAssignment {
+    /// The same instant as a trigger already taken (a link rewound and replayed it).
+    Replay,
+    /// The n-th trigger starts the n-th wave of `gun_waves`.
+    Wave(String, String),
+    /// More triggers than waves (the 1-based trigger number).
+    NoWaveLeft(usize),
+}
+
+/// Takes a trigger at `at` given the ones `seen` before (kept across restarts from the outbox).
+fn assign_gun(seen: &mut Vec<Timestamp>, at: Timestamp, gun_waves: &[(String, String)]) -> GunAssignment {
+    if seen.iter().any(|s| (s.as_micros() - at.as_micros()).abs() <= 1_000) {
+        return GunAssignment::Replay;
+    }
+    seen.push(at);
+    match gun_waves.get(seen.len() - 1) {
+        Some((race, wave)) => GunAssignment::Wave(race.clone(), wave.clone()),
+        None => GunAssignment::NoWaveLeft(seen.len()),
     }
 }
 
@@ -494,5 +559,26 @@ async fn push_telemetry(
             () = tokio::time::sleep(Duration::from_secs(3)) => {}
             _ = shutdown.wait_for(|d| *d) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod gun_tests {
+    use super::*;
+    use timing_core::Elapsed;
+
+    #[test]
+    fn decoder_triggers_start_the_listed_waves_in_order_and_replays_are_ignored() {
+        let waves = vec![("marathon".to_string(), "sas1".to_string()), ("marathon".to_string(), "sas2".to_string())];
+        let t = |s: i64| Timestamp::from_micros(1_723_316_400_000_000 + s * 1_000_000);
+        let mut seen = Vec::new();
+        assert_eq!(assign_gun(&mut seen, t(0), &waves), GunAssignment::Wave("marathon".into(), "sas1".into()));
+        // A rewound link replays the first trigger (to the millisecond): not a second gun.
+        assert_eq!(assign_gun(&mut seen, t(0) + Elapsed::from_micros(400), &waves), GunAssignment::Replay);
+        assert_eq!(assign_gun(&mut seen, t(600), &waves), GunAssignment::Wave("marathon".into(), "sas2".into()));
+        assert_eq!(assign_gun(&mut seen, t(1200), &waves), GunAssignment::NoWaveLeft(3));
+        // After a restart the outbox gives back what was taken: the next trigger is the next wave.
+        let mut restarted = vec![t(0)];
+        assert_eq!(assign_gun(&mut restarted, t(600), &waves), GunAssignment::Wave("marathon".into(), "sas2".into()));
     }
 }

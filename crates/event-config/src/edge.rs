@@ -112,6 +112,9 @@ pub struct ReaderConfig {
     pub time_zone: Option<chrono_tz::Tz>,
     pub clock_alarm: Elapsed,
     pub sim: ReaderSim,
+    /// For decoders that report their own start trigger (MYLAPS `Gunshot`, ChronoTrack
+    /// `guntime`): the waves (`race`, `wave`) its triggers start, the n-th trigger the n-th wave.
+    pub gun_waves: Vec<(String, String)>,
 }
 
 /// What a Modbus device is for.
@@ -259,6 +262,8 @@ struct ReaderSection {
     #[serde(default = "default_clock_alarm_ms")]
     clock_alarm_ms: u32,
     sim: Option<ReaderSimSection>,
+    #[serde(default)]
+    gun_waves: Vec<String>,
 }
 
 fn default_clock_alarm_ms() -> u32 {
@@ -386,8 +391,34 @@ pub fn parse_edge(file: &str, source: &str, event: &EventConfig) -> Result<EdgeC
             None => None,
         };
         if let Some(line) = line {
+            for w in &r.gun_waves {
+                let ok = w.split_once('/').is_some_and(|(race, wave)| {
+                    event.course.race_by_id(race).and_then(|ri| event.course.wave_by_id(ri, wave)).is_some()
+                });
+                if !ok {
+                    err(
+                        span.clone(),
+                        format!("reader {:?}: gun_waves entry {w:?} is not a race/wave of the event", r.id),
+                    );
+                }
+            }
+            if !r.gun_waves.is_empty() && !matches!(r.protocol, Protocol::Mylaps | Protocol::Chronotrack) {
+                err(
+                    span.clone(),
+                    format!(
+                        "reader {:?}: gun_waves need a decoder that reports its start trigger (mylaps, chronotrack)",
+                        r.id
+                    ),
+                );
+            }
             readers.push(ReaderConfig {
                 id: r.id.clone(),
+                gun_waves: r
+                    .gun_waves
+                    .iter()
+                    .filter_map(|w| w.split_once('/'))
+                    .map(|(race, wave)| (race.to_string(), wave.to_string()))
+                    .collect(),
                 line,
                 protocol: r.protocol,
                 transport: r.transport,

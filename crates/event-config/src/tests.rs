@@ -231,3 +231,25 @@ fn edge_files_refuse_secrets_bad_transports_and_unknown_points() {
     let msg = parse_edge("edge-start.toml", &secret, &e).unwrap_err().to_string();
     assert!(msg.contains("unknown field `token`"), "{msg}");
 }
+
+#[test]
+fn decoder_start_triggers_name_waves_of_the_event_and_need_a_decoder_that_reports_them() {
+    let e = demo();
+    let km35 = std::fs::read_to_string(config_dir().join("demo/edge-km35.toml")).unwrap();
+    let with = km35.replace(
+        "transport = \"listen\"",
+        "transport = \"listen\"\ngun_waves = [\"marathon/sas1\", \"marathon/sas2\"]",
+    );
+    let edge = parse_edge("edge-km35.toml", &with, &e).unwrap();
+    assert_eq!(
+        edge.readers[0].gun_waves,
+        vec![("marathon".to_string(), "sas1".to_string()), ("marathon".to_string(), "sas2".to_string())]
+    );
+    let unknown = km35.replace("transport = \"listen\"", "transport = \"listen\"\ngun_waves = [\"marathon/sas9\"]");
+    let msg = parse_edge("edge-km35.toml", &unknown, &e).unwrap_err().to_string();
+    assert!(msg.contains("gun_waves entry \"marathon/sas9\" is not a race/wave"), "{msg}");
+    let start = std::fs::read_to_string(config_dir().join("demo/edge-start.toml")).unwrap();
+    let llrp = start.replacen("protocol = \"llrp\"", "protocol = \"llrp\"\ngun_waves = [\"marathon/sas1\"]", 1);
+    let msg = parse_edge("edge-start.toml", &llrp, &e).unwrap_err().to_string();
+    assert!(msg.contains("gun_waves need a decoder that reports its start trigger"), "{msg}");
+}
