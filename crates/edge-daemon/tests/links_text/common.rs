@@ -100,6 +100,7 @@ pub(crate) fn reader(id: &str, protocol: Protocol, transport: Kind, address: Opt
         time_zone: Some(paris()),
         clock_alarm: ms(500),
         sim: ReaderSim::default(),
+        gun_waves: Vec::new(),
     }
 }
 

@@ -97,6 +97,7 @@ impl Edge {
             time_zone: Some(paris()),
             clock_alarm: ms(50),
             sim: ReaderSim::default(),
+            gun_waves: Vec::new(),
         };
         let transport = Transport::new(&reader).await.expect("the transport starts");
         let addr = transport.local_addr();
