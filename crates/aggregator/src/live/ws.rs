@@ -200,7 +200,7 @@ enum End {
 impl Connection {
     async fn run(mut self) {
         let mut subs: StreamMap<Key, BroadcastStream<Frame>> = StreamMap::new();
-        let mut tick = tokio::time::interval(self.config.tick);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + self.config.tick, self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut tokens = self.config.message_burst as f64;
         let mut refilled = Instant::now();
