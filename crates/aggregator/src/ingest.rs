@@ -185,7 +185,7 @@ fn store_batch(state: &AppState, edge: &str, body: &[u8]) -> Result<Ack, ApiErro
     check_version(batch.v).map_err(ApiError::BadRequest)?;
     check_edge(&state.shared.scope, edge, &batch.edge)?;
     check_contents(&state.shared.scope, &batch)?;
-    let now = state.shared.clock.now();
+    let now = state.shared.wall.now();
     let ingested = {
         // A panic while the lock was held rolled its transaction back (and left the store's
         // mirror of the cursors untouched), so the store is consistent: keep serving.

@@ -122,7 +122,11 @@ struct Shared {
     scope: UploadScope,
     tokens: Tokens,
     config: IngestConfig,
-    clock: Box<dyn Clock + Send + Sync>,
+    /// The race clock (the wall clock, or a simulation's): predictions, "overdue", ticks, guns.
+    clock: Arc<dyn Clock + Send + Sync>,
+    /// The operations clock (always the wall clock in the binary): when uploads and telemetry
+    /// arrived, how long an edge has been silent.
+    wall: Arc<dyn Clock + Send + Sync>,
     published: broadcast::Sender<Arc<StoredBatch>>,
     /// One per edge of the event (a fixed set, so no lock).
     counters: BTreeMap<String, EdgeCounters>,
@@ -152,6 +156,20 @@ impl AppState {
         config: IngestConfig,
         clock: impl Clock + Send + Sync + 'static,
     ) -> AppState {
+        let clock: Arc<dyn Clock + Send + Sync> = Arc::new(clock);
+        AppState::with_clocks(store, scope, tokens, config, clock.clone(), clock)
+    }
+
+    /// With a race clock for race things and a wall clock for operations (upload and telemetry
+    /// ages), which differ in a simulation.
+    pub fn with_clocks(
+        store: AggregatorStore,
+        scope: UploadScope,
+        tokens: Tokens,
+        config: IngestConfig,
+        clock: Arc<dyn Clock + Send + Sync>,
+        wall: Arc<dyn Clock + Send + Sync>,
+    ) -> AppState {
         let (published, _) = broadcast::channel(config.published_batches_capacity.max(1));
         let counters = scope.edges().map(|(id, _)| (id.to_string(), EdgeCounters::default())).collect();
         AppState {
@@ -160,7 +178,8 @@ impl AppState {
                 scope,
                 tokens,
                 config,
-                clock: Box::new(clock),
+                wall,
+                clock,
                 published,
                 counters,
                 n_unauthenticated: AtomicU64::new(0),
@@ -216,6 +235,11 @@ impl AppState {
         self.shared.clock.now()
     }
 
+    /// The operations clock (wall time).
+    pub fn wall_now(&self) -> Timestamp {
+        self.shared.wall.now()
+    }
+
     /// The race task applied a batch of `n_reads` in `took`.
     pub fn record_apply(&self, n_reads: usize, took: std::time::Duration) {
         self.shared.apply.observe(took);
@@ -247,7 +271,7 @@ impl AppState {
     }
 
     fn set_telemetry(&self, edge: &str, t: timing_wire::Telemetry) {
-        let received = self.shared.clock.now();
+        let received = self.shared.wall.now();
         self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).insert(edge.to_string(), (t, received));
     }
 
@@ -256,11 +280,11 @@ impl AppState {
         self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).get(edge).map(|(t, _)| t.clone())
     }
 
-    /// How long ago the latest telemetry of an edge arrived, by the aggregator's own clock (an
+    /// How long ago the latest telemetry of an edge arrived, by the aggregator's wall clock (an
     /// edge's `at_us` is on the edge's clock, which may be far off or simulated).
     pub fn telemetry_age(&self, edge: &str) -> Option<timing_core::Elapsed> {
         let received = self.shared.telemetry.lock().unwrap_or_else(|p| p.into_inner()).get(edge).map(|(_, at)| *at)?;
-        Some(self.shared.clock.now().since(received))
+        Some(self.shared.wall.now().since(received))
     }
 
     fn count_refusal(&self, edge: &str) {
@@ -276,7 +300,7 @@ impl AppState {
             c.n_signals.fetch_add(ingested.new_signals.len() as u64, Ordering::Relaxed);
             c.n_duplicates.fetch_add(ingested.n_duplicates as u64, Ordering::Relaxed);
             c.n_conflicts.fetch_add(ingested.n_conflicts as u64, Ordering::Relaxed);
-            c.last_batch_us.store(self.shared.clock.now().as_micros(), Ordering::Relaxed);
+            c.last_batch_us.store(self.shared.wall.now().as_micros(), Ordering::Relaxed);
         }
     }
 }

@@ -61,7 +61,7 @@ fn label(v: &str) -> String {
 pub fn render(state: &AppState, hub: &Hub) -> String {
     let mut out = String::with_capacity(8 << 10);
     let edges: Vec<String> = state.edge_ids().map(str::to_string).collect();
-    let now_us = state.now().as_micros();
+    let now_us = state.wall_now().as_micros();
     let counts: Vec<_> = edges.iter().map(|e| (e, state.edge_counts(e).unwrap_or_default())).collect();
     let per_edge = |out: &mut String, name: &str, kind: &str, help: &str, f: &dyn Fn(&crate::EdgeCounts) -> u64| {
         family(out, name, kind, help);

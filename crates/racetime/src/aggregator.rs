@@ -1,6 +1,8 @@
 //! `racetime aggregator`: ingest, race state, results and the web pages on one listener.
 
 use aggregator::{AggregatorStore, AppState, IngestConfig, Tokens, TokensFile, UploadScope};
+use std::sync::Arc;
+
 use anyhow::Context;
 
 use crate::cli::AggregatorArgs;
@@ -60,7 +62,15 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
-        let state = AppState::new(store, scope, tokens, IngestConfig::default(), clock);
+        // Race things on the race clock (a simulation's when given), operations on the wall clock.
+        let state = AppState::with_clocks(
+            store,
+            scope,
+            tokens,
+            IngestConfig::default(),
+            clock,
+            Arc::new(aggregator::SystemClock),
+        );
         let race = aggregator::race::start(
             state.clone(),
             aggregator::race::RaceSetup {
