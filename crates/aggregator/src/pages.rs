@@ -48,6 +48,7 @@ static ASSETS: &[Asset] = &[
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("charts.js", "text/javascript; charset=utf-8"),
     asset!("common.js", "text/javascript; charset=utf-8"),
+    asset!("desk.js", "text/javascript; charset=utf-8"),
     asset!("fleet.js", "text/javascript; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
     asset!("live.js", "text/javascript; charset=utf-8"),

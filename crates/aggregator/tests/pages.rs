@@ -48,7 +48,7 @@ async fn pages_and_assets_answer_with_their_type_caching_and_security_headers() 
     let app = aggregator::pages::routes();
     for (path, content_type, needle) in [
         ("/", "text/html; charset=utf-8", r#"<script type="module" src="/assets/spectator.js">"#),
-        ("/desk", "text/html; charset=utf-8", "desk page: coming"),
+        ("/desk", "text/html; charset=utf-8", r#"<script type="module" src="/assets/desk.js">"#),
         ("/fleet", "text/html; charset=utf-8", r#"<script type="module" src="/assets/fleet.js">"#),
         ("/assets/app.css", "text/css; charset=utf-8", ":root"),
         ("/assets/common.js", "text/javascript; charset=utf-8", "export async function getJSON"),
@@ -56,6 +56,7 @@ async fn pages_and_assets_answer_with_their_type_caching_and_security_headers() 
         ("/assets/spectator.js", "text/javascript; charset=utf-8", "/api/v1/participants"),
         ("/assets/live.js", "text/javascript; charset=utf-8", "/api/v1/live"),
         ("/assets/charts.js", "text/javascript; charset=utf-8", "export function histogram"),
+        ("/assets/desk.js", "text/javascript; charset=utf-8", "/api/v1/desk/corrections"),
         ("/assets/icon.svg", "image/svg+xml", "<svg"),
     ] {
         let response = get(&app, path, &[HOST]).await;
