@@ -637,6 +637,7 @@ async function download(ext) {
   setTimeout(() => URL.revokeObjectURL(href), 60000);
   notice(`Saved ${name} (${formatNumber(Math.max(1, Math.round(blob.size / 1024)))} KiB).`);
   document.body.dataset.lastExport = name;
+  document.body.dataset.lastExportBytes = String(blob.size);
 }
 
 // ---------------------------------------------------------------------------------------------
