@@ -7,6 +7,9 @@
 use timing_core::{Course, Elapsed, Engine, Timestamp, WaveIdx};
 use timing_wire::desk::{GunClaim, WaveGun};
 
+/// The source label of the guns in the aggregator's corrections file.
+pub const CORRECTIONS_FILE: &str = "corrections file";
+
 /// Claims further apart than this (plus their stated jitter) disagree.
 pub const GUN_TOLERANCE: Elapsed = Elapsed::from_millis(1000);
 
@@ -62,6 +65,16 @@ impl GunBook {
         if let Some(at) = at {
             claims.push(Claim { source, at, jitter_us, from_desk, n: self.n });
         }
+    }
+
+    /// The gun a wave has when the desk says nothing: the corrections file's, else the latest
+    /// device signal's; `None` leaves the event file's or the scheduled start (the engine's own
+    /// fallback). What undoing the desk's only gun for a wave gives back.
+    pub fn without_desk(&self, course: &Course, race: &str, wave: &str) -> Option<Timestamp> {
+        let w = course.race_by_id(race).and_then(|r| course.wave_by_id(r, wave))?;
+        let claims = || self.waves[w.idx()].iter().filter(|c| !c.from_desk && c.source != "event file");
+        let file = claims().filter(|c| c.source == CORRECTIONS_FILE).max_by_key(|c| c.n);
+        file.or_else(|| claims().max_by_key(|c| c.n)).map(|c| c.at)
     }
 
     /// Every wave with its claims, the gun in effect, and whether the sources disagree.

@@ -46,9 +46,13 @@ static FLEET: Asset = asset!("fleet.html", "text/html; charset=utf-8");
 /// What `/assets/<name>` serves.
 static ASSETS: &[Asset] = &[
     asset!("app.css", "text/css; charset=utf-8"),
+    asset!("charts.js", "text/javascript; charset=utf-8"),
     asset!("common.js", "text/javascript; charset=utf-8"),
+    asset!("desk.js", "text/javascript; charset=utf-8"),
     asset!("fleet.js", "text/javascript; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
+    asset!("live.js", "text/javascript; charset=utf-8"),
+    asset!("spectator.js", "text/javascript; charset=utf-8"),
 ];
 
 const fn fnv1a(bytes: &[u8]) -> u64 {

@@ -315,6 +315,17 @@ fn claim_signal(guns: &mut GunBook, course: &Course, edge: &str, signal: &Signal
     }
 }
 
+/// A desk correction as the engine gets it. The engine holds one gun per wave, which a plain
+/// clear would drop: clearing the desk's gun gives back the one the other sources set.
+fn for_engine(c: &Correction, guns: &GunBook, course: &Course) -> Correction {
+    match c {
+        Correction::GunTime { race, wave, at: None } => {
+            Correction::GunTime { race: race.clone(), wave: wave.clone(), at: guns.without_desk(course, race, wave) }
+        }
+        _ => c.clone(),
+    }
+}
+
 /// Gun corrections in the gun book (`None` for other corrections).
 fn claim_correction(guns: &mut GunBook, course: &Course, c: &Correction, source: &str, from_desk: bool) {
     if let Correction::GunTime { race, wave, at } = c {
@@ -348,7 +359,7 @@ async fn rebuild(
         claim_signal(&mut guns, course, edge, sig);
     }
     for c in corrections {
-        claim_correction(&mut guns, course, c, "corrections file", false);
+        claim_correction(&mut guns, course, c, crate::guns::CORRECTIONS_FILE, false);
     }
     for c in desk {
         claim_correction(&mut guns, course, c, "desk", true);
@@ -357,7 +368,7 @@ async fn rebuild(
         .iter()
         .map(|(_, sig)| gun_correction(sig))
         .chain(corrections.iter().cloned())
-        .chain(desk.iter().cloned())
+        .chain(desk.iter().map(|c| for_engine(c, &guns, course)))
         .collect();
     let n = reads.len();
     let t0 = std::time::Instant::now();
@@ -404,8 +415,11 @@ async fn run(
                     }
                     // Re-apply desk corrections that touch guns, so a device's gun never overrides the desk.
                     if !batch.signals.is_empty() {
-                        for c in corrections.iter().chain(&desk).filter(|c| matches!(c, Correction::GunTime { .. })) {
+                        for c in corrections.iter().filter(|c| matches!(c, Correction::GunTime { .. })) {
                             let _ = engine.handle_correction(c.clone());
+                        }
+                        for c in desk.iter().filter(|c| matches!(c, Correction::GunTime { .. })) {
+                            let _ = engine.handle_correction(for_engine(c, &guns, &course));
                         }
                     }
                     let events = drain_events(&mut engine);
@@ -455,7 +469,7 @@ async fn run(
                     let answer = async {
                         let core = to_core(&request.correction, &request.why, zone)?;
                         // Validate by applying: a refused correction changes nothing.
-                        engine.handle_correction(core.clone()).map_err(|e| e.to_string())?;
+                        engine.handle_correction(for_engine(&core, &guns, &course)).map_err(|e| e.to_string())?;
                         let json = serde_json::to_string(&request.correction).map_err(|e| e.to_string())?;
                         let (who, why) = (request.who.clone(), request.why.clone());
                         let now = timing_core::time::Clock::now(&crate::SystemClock);

@@ -203,3 +203,73 @@ async fn the_audit_log_is_replayed_after_a_restart() {
     let line = line_of(&w, "2").await;
     assert!(line.contains("manual"), "{line}");
 }
+
+/// The gun in effect for a wave, and whether it is only the scheduled start.
+async fn gun_of(w: &World, race: &str, wave: &str) -> (i64, bool) {
+    let (status, body) = call(&w.app, "GET", "/api/v1/desk/guns", Some(DESK), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let guns: Vec<timing_wire::desk::WaveGun> = serde_json::from_str(&body).unwrap();
+    let g = guns.iter().find(|g| g.race == race && g.wave == wave).unwrap();
+    (g.in_effect_us, g.scheduled_only)
+}
+
+#[tokio::test]
+async fn undoing_the_desks_only_gun_for_a_wave_gives_back_the_gun_the_other_sources_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("agg.sqlite");
+    let file_gun_us = {
+        let w = world(&db).await;
+        upload(&w).await;
+        settle(&w).await;
+        let (file_gun_us, scheduled_only) = gun_of(&w, "marathon", "sas1").await;
+        assert!(!scheduled_only, "the corrections file gives the gun");
+
+        // The desk presses "gun now" by mistake, then undoes it.
+        let gun = request(
+            DeskCorrection::GunTime {
+                race: "marathon".into(),
+                wave: "sas1".into(),
+                at: Some("2024-08-11T00:30:00.000000Z".into()),
+            },
+            "gun now",
+        );
+        let (status, body) = call(&w.app, "POST", "/api/v1/desk/corrections", Some(DESK), Some(gun)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let entry: AuditEntry = serde_json::from_str(&body).unwrap();
+        assert_eq!(gun_of(&w, "marathon", "sas1").await, (1_723_336_200_000_000, false));
+        let undo = r#"{"v":1,"who":"Chief judge","why":"pressed by mistake"}"#.to_string();
+        let (status, body) =
+            call(&w.app, "POST", &format!("/api/v1/desk/undo/{}", entry.id), Some(DESK), Some(undo)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(gun_of(&w, "marathon", "sas1").await, (file_gun_us, false), "the corrections file's gun again");
+
+        // A start-gun signal afterwards does not clear it either (the file's gun beats a device's).
+        let signal = timing_wire::Signal::GunTime {
+            seq: 1,
+            race: "marathon".into(),
+            wave: "sas1".into(),
+            at_us: file_gun_us + 2_000_000,
+            source: "modbus:start-gun:0".into(),
+            jitter_us: 5_000,
+        };
+        let batch = Batch { v: UPLINK_VERSION, edge: "start".into(), reads: vec![], signals: vec![signal] };
+        let body = serde_json::to_string(&batch).unwrap();
+        let (status, body) = call(&w.app, "POST", "/api/v1/ingest", Some(&edge_token("start")), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let mut got = (0, true);
+        for _ in 0..200 {
+            let (_, guns) = call(&w.app, "GET", "/api/v1/desk/guns", Some(DESK), None).await;
+            if guns.contains("modbus:start-gun:0") {
+                got = gun_of(&w, "marathon", "sas1").await;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(got, (file_gun_us, false));
+        file_gun_us
+    };
+    // After a restart the log replays to the same gun.
+    let w = world(&db).await;
+    settle(&w).await;
+    assert_eq!(gun_of(&w, "marathon", "sas1").await, (file_gun_us, false));
+}

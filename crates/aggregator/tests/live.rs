@@ -76,8 +76,12 @@ async fn server(runners: Vec<usize>, live: LiveConfig) -> Server {
 impl Server {
     /// Uploads every read in time order, in small batches per edge (as edges stream them).
     async fn upload_all(&self, batch_size: usize) {
+        self.upload(&self.race.reads(), batch_size).await;
+    }
+
+    /// Uploads `reads` in their order, in small batches per edge.
+    async fn upload(&self, reads: &[timing_core::Read], batch_size: usize) {
         let mut seqs: BTreeMap<String, u64> = BTreeMap::new();
-        let reads = self.race.reads();
         let mut i = 0;
         while i < reads.len() {
             let edge = reads[i].point.to_string();
@@ -307,6 +311,50 @@ async fn spectators_follow_runners_leaderboards_and_arrivals_to_the_truth() {
     let rest: timing_wire::live::BoardView = s.get("/api/v1/leaderboards/marathon?top=10").await;
     assert_eq!(rest.rows.iter().map(|r| (r.place, r.bib.clone())).collect::<Vec<_>>(), expected_overall);
     assert_eq!(board_bibs(&screen, &overall_key), expected_overall);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finish_arrival_shown_before_its_start_passing_came_in_gets_the_right_chip_time() {
+    let s = server(vec![30, 20], LiveConfig::default()).await;
+    let mut ws = connect(s.addr).await;
+    let mut screen = Screen::default();
+    subscribe(&mut ws, Topic::Arrivals { point: "finish".into() }).await;
+    read_until(&mut ws, &mut screen, Duration::from_secs(10), |sc| sc.n_snapshots == 1).await;
+
+    // The finish edge uploads first: until the start edge catches up, chip times run from the
+    // gun. Then everything else.
+    let (finish, others): (Vec<_>, Vec<_>) = s.race.reads().into_iter().partition(|r| r.point.as_str() == "finish");
+    s.upload(&finish, 40).await;
+    s.upload(&others, 40).await;
+    s.settle().await;
+
+    let course = &s.race.course;
+    let want: BTreeMap<String, String> = s
+        .race
+        .truth
+        .iter()
+        .filter_map(|t| {
+            let chip = results_export::format_time(t.chip_time?, Precision::Seconds);
+            Some((course.participant(t.participant).bib.as_str().to_string(), chip))
+        })
+        .collect();
+    let shown = |sc: &Screen| -> BTreeMap<String, String> {
+        sc.arrivals
+            .get("finish")
+            .map(|a| {
+                a.iter().map(|a| (a.bib.clone(), a.chip.as_ref().map_or(String::new(), |c| c.text.clone()))).collect()
+            })
+            .unwrap_or_default()
+    };
+    read_until(&mut ws, &mut screen, Duration::from_secs(20), |sc| shown(sc) == want).await;
+    // A new subscriber's snapshot has them right too.
+    let mut late = connect(s.addr).await;
+    let mut fresh = Screen::default();
+    subscribe(&mut late, Topic::Arrivals { point: "finish".into() }).await;
+    read_until(&mut late, &mut fresh, Duration::from_secs(10), |sc| sc.n_snapshots == 1).await;
+    let snapshot = shown(&fresh);
+    assert_eq!(snapshot.len(), want.len().min(aggregator::live::ARRIVALS_KEPT));
+    assert!(snapshot.iter().all(|(bib, chip)| want.get(bib) == Some(chip)), "{snapshot:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

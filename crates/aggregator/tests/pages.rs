@@ -47,12 +47,16 @@ const HOST: (header::HeaderName, &str) = (header::HOST, "racetime.local:7878");
 async fn pages_and_assets_answer_with_their_type_caching_and_security_headers() {
     let app = aggregator::pages::routes();
     for (path, content_type, needle) in [
-        ("/", "text/html; charset=utf-8", "spectator page: coming"),
-        ("/desk", "text/html; charset=utf-8", "desk page: coming"),
+        ("/", "text/html; charset=utf-8", r#"<script type="module" src="/assets/spectator.js">"#),
+        ("/desk", "text/html; charset=utf-8", r#"<script type="module" src="/assets/desk.js">"#),
         ("/fleet", "text/html; charset=utf-8", r#"<script type="module" src="/assets/fleet.js">"#),
         ("/assets/app.css", "text/css; charset=utf-8", ":root"),
         ("/assets/common.js", "text/javascript; charset=utf-8", "export async function getJSON"),
         ("/assets/fleet.js", "text/javascript; charset=utf-8", "/api/v1/fleet"),
+        ("/assets/spectator.js", "text/javascript; charset=utf-8", "/api/v1/participants"),
+        ("/assets/live.js", "text/javascript; charset=utf-8", "/api/v1/live"),
+        ("/assets/charts.js", "text/javascript; charset=utf-8", "export function histogram"),
+        ("/assets/desk.js", "text/javascript; charset=utf-8", "/api/v1/desk/corrections"),
         ("/assets/icon.svg", "image/svg+xml", "<svg"),
     ] {
         let response = get(&app, path, &[HOST]).await;

@@ -13,34 +13,58 @@ export class ApiError extends Error {
 }
 
 /**
- * GET `url` as JSON. Throws an ApiError whose message says what went wrong in words a crew can
- * act on: the aggregator's own error body (`{"error": ...}`) when there is one.
+ * Fetches `url` and returns the Response once its status is 2xx. Otherwise throws an ApiError
+ * whose message says what went wrong in words a crew can act on: the aggregator's own error body
+ * (`{"error": ...}`) when there is one. `token` adds `Authorization: Bearer <token>`; `body`
+ * (any JSON value) is sent as JSON.
  */
-export async function getJSON(url, { timeoutMs = 8000 } = {}) {
+export async function request(url, { method = 'GET', body, token, accept = 'application/json', timeoutMs = 8000 } = {}) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const headers = { Accept: accept };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
   try {
     response = await fetch(url, {
-      headers: { Accept: 'application/json' },
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
       signal: controller.signal,
     });
   } catch (e) {
+    clearTimeout(timer);
     const why = e.name === 'AbortError' ? `no answer within ${timeoutMs / 1000} s` : 'the aggregator cannot be reached';
     throw new ApiError(`${url}: ${why}`, 0);
-  } finally {
-    clearTimeout(timer);
   }
+  if (!response.ok) {
+    let detail = response.statusText;
+    try {
+      const error = await response.json();
+      if (error && typeof error.error === 'string') detail = error.error;
+    } catch {
+      // Not JSON: the status text says it.
+    } finally {
+      clearTimeout(timer);
+    }
+    throw new ApiError(`${url}: ${response.status} ${detail}`, response.status);
+  }
+  // The body may still be arriving: the timer keeps running until the caller has read it.
+  response.done = () => clearTimeout(timer);
+  return response;
+}
+
+/** GET (or `method`) `url` as JSON; errors as in `request`. */
+export async function getJSON(url, options = {}) {
+  const response = await request(url, options);
   let body = null;
   try {
     body = await response.json();
   } catch {
-    // Not JSON: reported below by status, or as malformed.
-  }
-  if (!response.ok) {
-    const detail = body && typeof body.error === 'string' ? body.error : response.statusText;
-    throw new ApiError(`${url}: ${response.status} ${detail}`, response.status);
+    // Not JSON: reported below as malformed.
+  } finally {
+    response.done();
   }
   if (body === null) {
     throw new ApiError(`${url}: the answer is not JSON`, response.status);
@@ -228,4 +252,81 @@ export async function loadEventZone() {
     // No such route (yet), or a zone this browser does not know: this device's zone.
   }
   return { zone: own, fromEvent: false };
+}
+
+const partsFormats = new Map();
+
+/**
+ * A UTC instant in microseconds as a local date-time in `zone`, the way the aggregator reads a
+ * desk's time without an offset: `2024-08-10 21:00:03.25` (the fraction only when there is one,
+ * to the hundredth). An unknown zone falls back to this device's zone.
+ */
+export function formatLocalDateTime(us, zone) {
+  if (num(us) === null) return '';
+  let f = partsFormats.get(zone);
+  if (!f) {
+    const options = {
+      year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+    };
+    try {
+      f = new Intl.DateTimeFormat('en-CA', { ...options, timeZone: zone || undefined });
+    } catch {
+      f = new Intl.DateTimeFormat('en-CA', options);
+    }
+    partsFormats.set(zone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(new Date(Math.floor(us / 1000))).map((x) => [x.type, x.value]));
+  const hundredths = Math.floor((((us % 1e6) + 1e6) % 1e6) / 1e4);
+  const fraction = hundredths ? `.${String(hundredths).padStart(2, '0')}` : '';
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}${fraction}`;
+}
+
+/** A UTC instant in microseconds as RFC 3339 in UTC, to the microsecond: `2024-08-10T19:00:03.250000Z`. */
+export function formatRfc3339(us) {
+  const seconds = Math.floor(us / 1e6);
+  const micros = us - seconds * 1e6;
+  const base = new Date(seconds * 1000).toISOString().slice(0, 19);
+  return `${base}.${String(micros).padStart(6, '0')}Z`;
+}
+
+/** A distance in metres as kilometres: `0 km`, `7 km`, `21.1 km`, `42.195 km` for the marathon's finish. */
+export function formatKm(m) {
+  if (num(m) === null) return '—';
+  const km = m / 1000;
+  const digits = Number.isInteger(km) ? 0 : Number.isInteger(km * 10) ? 1 : m === 42195 ? 3 : 1;
+  return `${formatNumber(km, digits)} km`;
+}
+
+/** `fn` called `waitMs` after the last of a burst of calls, with that call's arguments. */
+export function debounce(fn, waitMs) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), waitMs);
+  };
+}
+
+/**
+ * A JSON value kept in `localStorage` or `sessionStorage` under `key`. Storage can be missing
+ * or full (private browsing): reads then give `fallback` and writes are dropped, never thrown.
+ */
+export function stored(storage, key, fallback) {
+  return {
+    get() {
+      try {
+        const text = storage.getItem(key);
+        return text === null ? fallback : JSON.parse(text);
+      } catch {
+        return fallback;
+      }
+    },
+    set(value) {
+      try {
+        if (value === null || value === undefined) storage.removeItem(key);
+        else storage.setItem(key, JSON.stringify(value));
+      } catch {
+        // Not kept: it lasts as long as the page.
+      }
+    },
+  };
 }

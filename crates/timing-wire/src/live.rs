@@ -81,7 +81,8 @@ pub enum ServerMessage {
         topic: Topic,
         version: u64,
         snapshot: bool,
-        /// Newest first. An item for a bib already shown replaces it (its passing moved).
+        /// Newest first. An item for a bib already shown replaces it (its passing moved, or its
+        /// times or place changed).
         items: Vec<Arrival>,
         /// Bibs whose passing here was withdrawn (by a correction): take them off.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -314,6 +314,24 @@ impl Publisher {
                 RaceEvent::GunTime { .. } | RaceEvent::UnknownChip { .. } => {}
             }
         }
+        // An arrival already shown whose runner changed otherwise is made again: a finish shown
+        // before the start edge's upload came in has its chip time from the gun until then, and
+        // a status can take its place away. Clients replace an item by bib.
+        for &p in &changed {
+            let part = course.participant(p);
+            let bib = part.bib.as_str();
+            for (split, s) in course.race(part.race).splits.iter().enumerate() {
+                let Some(shown) = self.arrivals[s.point.idx()].iter_mut().find(|a| a.bib == bib) else { continue };
+                let Some(now) = view::arrival(engine, p, split) else { continue };
+                if *shown != now {
+                    *shown = now.clone();
+                    let fresh = new_arrivals.entry(s.point).or_default();
+                    fresh.retain(|a| a.bib != bib);
+                    // Older than this batch's new passings: last once the list is turned newest first.
+                    fresh.insert(0, now);
+                }
+            }
+        }
         for p in &changed {
             let key = Key::Runner(*p);
             let Some(tx) = self.hub.sender(&key) else { continue };
