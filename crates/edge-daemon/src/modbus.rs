@@ -3,8 +3,10 @@
 //! Each device is polled over Modbus TCP or RTU (tokio-modbus) with its register map from
 //! `hardware/modbus/`. A start-gun contact is a digital input: the gun fired between two polls
 //! when the contact was seen closing *or* its counter went up (a short closure can fall between
-//! polls; the module counts it anyway). The instant is the midpoint of the two polls and its
-//! uncertainty (`jitter_us`) half their distance, which is why a decoder's own trigger input,
+//! polls; the module counts it anyway). The gun fired after the previous poll's request left
+//! (the device answered it later) and before this poll's answer came back, whatever the clock did
+//! in between (a simulation's clock can jump during a round trip): the instant is the middle of
+//! that interval and its uncertainty (`jitter_us`) half its length, which is why a decoder's own trigger input,
 //! timestamped by the decoder, is the better source when there is one; this is the fallback.
 //! Gun times become signals in the outbox and reach the aggregator exactly once, like reads.
 
@@ -156,12 +158,11 @@ pub async fn run_device(
                     PollError::Connect(format!("no answer within {limit:?}: check the baud rate, unit id and wiring"))
                 })??;
                 let received = clock.now();
-                let at = sent + Elapsed::from_micros(received.since(sent).as_micros() / 2);
                 set(&|d| d.n_polls += 1);
                 match dev.kind {
                     DeviceKind::DigitalInput => {
                         let di = DigitalInputs::decode(&map, &image).map_err(|e| PollError::Value(e.to_string()))?;
-                        if let Some((prev_at, prev)) = &previous {
+                        if let Some((prev_sent, prev)) = &previous {
                             let mut signals = Vec::new();
                             for g in &dev.start_guns {
                                 let c = g.channel as usize;
@@ -173,8 +174,8 @@ pub async fn run_device(
                                     .zip(prev.counters.get(c))
                                     .is_some_and(|(now, before)| now != before);
                                 if closed || counted {
-                                    let half = at.since(*prev_at).as_micros() / 2;
-                                    let gun_at = *prev_at + Elapsed::from_micros(half);
+                                    let half = received.since(*prev_sent).as_micros().max(0) / 2;
+                                    let gun_at = *prev_sent + Elapsed::from_micros(half);
                                     for (race, wave) in &g.waves {
                                         signals.push(NewSignal {
                                             race: race.clone(),
@@ -202,7 +203,7 @@ pub async fn run_device(
                                 }
                             }
                         }
-                        previous = Some((at, di));
+                        previous = Some((sent, di));
                     }
                     DeviceKind::ChargeController => {
                         let b = Battery::decode(&map, &image).map_err(|e| PollError::Value(e.to_string()))?;

@@ -176,6 +176,10 @@ pub struct DemoArgs {
     /// The aggregator's address (port 0: any free port; the URLs are printed).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
+    /// After the finish and the checks, keep the aggregator and the edges running (the pages
+    /// stay up) until Ctrl-C.
+    #[arg(long)]
+    pub stay: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -118,5 +118,11 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<()> {
         chain.race.course.participants.len()
     );
     println!("final standings: {}", standings_path.display());
+    if args.stay {
+        eprintln!("the pages stay up at {}/ until Ctrl-C", chain.agg_url);
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    } else {
+        eprintln!("(--stay keeps the pages up after the finish)");
+    }
     Ok(())
 }
