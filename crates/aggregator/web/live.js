@@ -61,6 +61,8 @@ export class LiveFeed {
     this.timer = null;
     this.openedAt = 0;
     this.nMessages = 0;
+    /** Characters received (all JSON, so about the bytes), for diagnostics and the scale test. */
+    this.nChars = 0;
     this.nConnects = 0;
   }
 
@@ -153,6 +155,7 @@ export class LiveFeed {
   }
 
   receive(data) {
+    if (typeof data === 'string') this.nChars += data.length;
     let m;
     try {
       m = JSON.parse(data);

@@ -801,6 +801,8 @@ async function main() {
   changeArrivals();
 
   page.feed.start();
+  // For diagnostics from the browser's console (and the scale test): what the feed has cost.
+  window.racetimeFeed = page.feed;
   poll(refreshCharts, CHARTS_MS);
   document.body.dataset.ready = 'true';
 }

@@ -19,14 +19,16 @@
 
 mod names;
 
+use std::collections::HashMap;
+
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use event_config::{EventConfig, parse_participants};
 use timing_core::{
-    ChipId, Course, Division, Elapsed, Flags, Gender, Line, ParticipantIdx, Places, PointIdx, Read, ReaderId, Rssi,
-    Status, TimeMode, Timestamp, WaveIdx,
+    CategoryIdx, ChipId, Course, Division, Elapsed, Flags, Gender, Line, ParticipantIdx, Places, PointIdx, RaceIdx,
+    Read, ReaderId, Rssi, Status, TimeMode, Timestamp, WaveIdx,
 };
 
 /// How the generated race goes wrong, as probabilities per runner (or per crossing).
@@ -586,27 +588,32 @@ fn rank(course: &Course, truth: &mut [Truth]) {
         (race.ranked && t.status == Status::Finished).then(|| time.expect("finished has a time"))
     };
     let keys: Vec<Option<Elapsed>> = truth.iter().map(key).collect();
-    for i in 0..truth.len() {
-        let Some(mine) = keys[i] else { continue };
-        let me = course.participant(truth[i].participant);
-        let mut places = Places { overall: Some(1), gender: Some(1), category: me.category.map(|_| 1) };
-        for (j, other) in keys.iter().enumerate() {
-            let Some(theirs) = other else { continue };
-            if *theirs >= mine {
-                continue;
-            }
-            let o = course.participant(truth[j].participant);
-            if o.race == me.race && o.division == me.division {
-                *places.overall.as_mut().expect("set") += 1;
-                if o.gender == me.gender {
-                    *places.gender.as_mut().expect("set") += 1;
-                }
-            }
-            if o.category.is_some() && o.category == me.category {
-                *places.category.as_mut().expect("set") += 1;
-            }
+    // The times of each field (race and division; with gender; category), sorted: a place is one
+    // more than the number of strictly faster times in the field, so equal times share it.
+    let mut overall: HashMap<(RaceIdx, &Division), Vec<Elapsed>> = HashMap::new();
+    let mut gender: HashMap<(RaceIdx, &Division, Gender), Vec<Elapsed>> = HashMap::new();
+    let mut category: HashMap<CategoryIdx, Vec<Elapsed>> = HashMap::new();
+    for (t, time) in truth.iter().zip(&keys) {
+        let Some(time) = *time else { continue };
+        let p = course.participant(t.participant);
+        overall.entry((p.race, &p.division)).or_default().push(time);
+        gender.entry((p.race, &p.division, p.gender)).or_default().push(time);
+        if let Some(c) = p.category {
+            category.entry(c).or_default().push(time);
         }
-        truth[i].places = places;
+    }
+    for v in overall.values_mut().chain(gender.values_mut()).chain(category.values_mut()) {
+        v.sort_unstable();
+    }
+    let place = |field: &[Elapsed], mine: Elapsed| Some(field.partition_point(|&t| t < mine) as u32 + 1);
+    for (t, time) in truth.iter_mut().zip(&keys) {
+        let Some(mine) = *time else { continue };
+        let me = course.participant(t.participant);
+        t.places = Places {
+            overall: place(&overall[&(me.race, &me.division)], mine),
+            gender: place(&gender[&(me.race, &me.division, me.gender)], mine),
+            category: me.category.and_then(|c| place(&category[&c], mine)),
+        };
     }
 }
 

@@ -18,12 +18,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use event_config::EventConfig;
 use futures::{SinkExt, StreamExt};
 use timing_core::{Elapsed, Read, Status};
 use timing_wire::live::{ClientMessage, LIVE_VERSION, Topic};
@@ -92,42 +94,14 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<()> {
 async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
     let t_all = Instant::now();
     std::fs::create_dir_all(&args.out)?;
-    // A copy of the event with every race ranked: the Paris mass races published no places, but
-    // leaderboards are the heaviest part of the live feed, so the load test ranks them.
     let event_dir = args.out.join("event");
-    std::fs::create_dir_all(&event_dir)?;
-    for entry in std::fs::read_dir(&args.event)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            let text = std::fs::read_to_string(&path)?;
-            let text = if path.file_name().is_some_and(|n| n == "event.toml") {
-                text.replace("ranked = false", "ranked = true")
-            } else {
-                text
-            };
-            std::fs::write(event_dir.join(path.file_name().expect("a file")), text)?;
-        }
-    }
-    let event = crate::load::event(&event_dir)?;
-    let _ = std::fs::remove_file(args.out.join("aggregator.sqlite"));
+    let event = ranked_event(&args.event, &event_dir)?;
     eprintln!("[1/5] generating a race of {} runners per race (seed {})", args.runners, args.seed);
     let race = race_sim::generate(&event, &race_sim::Scenario::clean(args.seed, vec![args.runners, args.runners]));
     crate::generate::write_race(&race, &args.out.join("race"))?;
     let course = &race.course;
 
-    // Edges and their tokens.
-    let mut edges: BTreeMap<String, (String, String)> = BTreeMap::new(); // point → (edge id, token)
-    let mut envs: Vec<(String, String)> = Vec::new();
-    for entry in std::fs::read_dir(&event_dir)? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        if name.starts_with("edge-") && name.ends_with(".toml") {
-            let cfg = crate::load::edge(&path, &event)?;
-            let (var, token) = token_for(&cfg);
-            edges.insert(event.course.point(cfg.point).id.to_string(), (cfg.id.clone(), token.clone()));
-            envs.push((var, token));
-        }
-    }
+    let (edges, envs) = edge_tokens(&event_dir, &event)?;
     let finish_point = course.race(timing_core::RaceIdx(0)).splits.last().map(|s| course.point(s.point).id.to_string());
     let finish_point = finish_point.context("the marathon has no finish")?;
 
@@ -142,29 +116,14 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
         .context("nobody finishes")?;
     let wall_now_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros() as i64;
     let race_clock = format!("{}@{}x1", first_finish.as_micros(), wall_now_us);
-    // The aggregator, a process of its own.
-    let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.args(["aggregator", "--event"])
-        .arg(&event_dir)
-        .arg("--participants")
-        .arg(args.out.join("race/participants.csv"))
-        .arg("--db")
-        .arg(args.out.join("aggregator.sqlite"))
-        .args(["--listen", "127.0.0.1:0", "--live-max-per-ip", "20000", "--live-max-clients", "19000"])
-        .arg("--corrections")
-        .arg(args.out.join("race/guns.toml"))
-        .args(["--sim-clock", &race_clock])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, v) in &envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().context("starting the aggregator")?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-    let url = line.trim().strip_prefix("aggregator listening on ").context("the aggregator did not start")?.to_string();
-    let agg = Proc(child);
+    let (agg, url) = spawn_aggregator(
+        &std::env::current_exe()?,
+        &event_dir,
+        &args.out,
+        &race_clock,
+        &envs,
+        &["--live-max-per-ip", "20000", "--live-max-clients", "19000"],
+    )?;
     let pid = agg.0.id();
     let http = reqwest::Client::new();
 
@@ -198,33 +157,7 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
         finish_reads.len()
     );
     let t0 = Instant::now();
-    let mut uploads = Vec::new();
-    for (point, reads) in backlog {
-        let (edge, token) = edges.get(&point).cloned().with_context(|| format!("no edge at {point}"))?;
-        let http = http.clone();
-        let url = url.clone();
-        uploads.push(tokio::spawn(async move {
-            let mut seq = 0u64;
-            for chunk in reads.chunks(10_000) {
-                let wire: Vec<WireRead> = chunk
-                    .iter()
-                    .map(|r| {
-                        seq += 1;
-                        WireRead::from_read(seq, r, reader_protocol::ReaderTime::Utc(r.at), None, None, r.at)
-                    })
-                    .collect();
-                let body = Batch { v: UPLINK_VERSION, edge: edge.clone(), reads: wire, signals: vec![] };
-                let resp = http.post(format!("{url}/api/v1/ingest")).bearer_auth(&token).json(&body).send().await?;
-                if !resp.status().is_success() {
-                    bail!("upload refused: {}", resp.text().await?);
-                }
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for u in uploads {
-        u.await??;
-    }
+    upload_backlog(&http, &url, &edges, backlog).await?;
     let stored = t0.elapsed();
     wait_applied(&http, &url, n_backlog as u64, Duration::from_secs(600)).await?;
     let applied = t0.elapsed();
@@ -549,7 +482,8 @@ fn delivery_percentile(before: &[(f64, u64)], after: &[(f64, u64)], p: f64) -> S
     "n/a".into()
 }
 
-async fn wait_applied(http: &reqwest::Client, url: &str, n: u64, within: Duration) -> anyhow::Result<()> {
+/// Waits until the aggregator at `url` has applied `n` reads.
+pub async fn wait_applied(http: &reqwest::Client, url: &str, n: u64, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     loop {
         let s: aggregator::race::Summary = http.get(format!("{url}/api/v1/summary")).send().await?.json().await?;
@@ -570,6 +504,127 @@ async fn wait_connected(samples: &Samples, n: usize) -> anyhow::Result<()> {
             bail!("only {} of {n} spectators connected", samples.connected.load(Ordering::Relaxed));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Copies the event folder `src`'s TOML files into `dir` with every race ranked: the Paris mass
+/// races published no places, but leaderboards are the heaviest part of the live feed and the
+/// pages, so load and scale tests rank them.
+pub fn ranked_event(src: &Path, dir: &Path) -> anyhow::Result<EventConfig> {
+    std::fs::create_dir_all(dir)?;
+    for entry in std::fs::read_dir(src)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path)?;
+            let text = if path.file_name().is_some_and(|n| n == "event.toml") {
+                text.replace("ranked = false", "ranked = true")
+            } else {
+                text
+            };
+            std::fs::write(dir.join(path.file_name().expect("a file")), text)?;
+        }
+    }
+    Ok(crate::load::event(dir)?)
+}
+
+/// Timing point id → (edge id, upload token).
+pub type EdgeTokens = BTreeMap<String, (String, String)>;
+
+/// The edges of the event in `event_dir` with a fresh token each: timing point id → (edge id,
+/// token), and the environment variables that give the aggregator the tokens.
+pub fn edge_tokens(event_dir: &Path, event: &EventConfig) -> anyhow::Result<(EdgeTokens, Vec<(String, String)>)> {
+    let mut edges = BTreeMap::new();
+    let mut envs = Vec::new();
+    for entry in std::fs::read_dir(event_dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if name.starts_with("edge-") && name.ends_with(".toml") {
+            let cfg = crate::load::edge(&path, event)?;
+            let (var, token) = token_for(&cfg);
+            edges.insert(event.course.point(cfg.point).id.to_string(), (cfg.id.clone(), token.clone()));
+            envs.push((var, token));
+        }
+    }
+    Ok((edges, envs))
+}
+
+/// Starts `exe aggregator` on the event in `event_dir` with the race `racetime generate` wrote
+/// to `out/race` (participants, and its guns as corrections), a fresh store `out/aggregator.sqlite`,
+/// any free port and the race clock `race_clock` (as `--sim-clock`); returns it and its URL.
+pub fn spawn_aggregator(
+    exe: &Path,
+    event_dir: &Path,
+    out: &Path,
+    race_clock: &str,
+    envs: &[(String, String)],
+    extra: &[&str],
+) -> anyhow::Result<(Proc, String)> {
+    let db = out.join("aggregator.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let mut cmd = Command::new(exe);
+    cmd.args(["aggregator", "--event"])
+        .arg(event_dir)
+        .arg("--participants")
+        .arg(out.join("race/participants.csv"))
+        .arg("--db")
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--corrections")
+        .arg(out.join("race/guns.toml"))
+        .args(["--sim-clock", race_clock])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().context("starting the aggregator")?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let agg = Proc(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let url = line.trim().strip_prefix("aggregator listening on ").context("the aggregator did not start")?.to_string();
+    Ok((agg, url))
+}
+
+/// Uploads each timing point's reads as its edge would after an outage: all edges at once, in
+/// seq order, batches of 10,000.
+pub async fn upload_backlog(
+    http: &reqwest::Client,
+    url: &str,
+    edges: &EdgeTokens,
+    backlog: BTreeMap<String, Vec<Read>>,
+) -> anyhow::Result<()> {
+    let mut uploads = Vec::new();
+    for (point, reads) in backlog {
+        let (edge, token) = edges.get(&point).cloned().with_context(|| format!("no edge at {point}"))?;
+        let http = http.clone();
+        let url = url.to_string();
+        uploads.push(tokio::spawn(async move {
+            let mut seq = 0u64;
+            for chunk in reads.chunks(10_000) {
+                let wire: Vec<WireRead> = chunk
+                    .iter()
+                    .map(|r| {
+                        seq += 1;
+                        WireRead::from_read(seq, r, reader_protocol::ReaderTime::Utc(r.at), None, None, r.at)
+                    })
+                    .collect();
+                let body = Batch { v: UPLINK_VERSION, edge: edge.clone(), reads: wire, signals: vec![] };
+                let resp = http.post(format!("{url}/api/v1/ingest")).bearer_auth(&token).json(&body).send().await?;
+                if !resp.status().is_success() {
+                    bail!("upload refused: {}", resp.text().await?);
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for u in uploads {
+        u.await??;
     }
     Ok(())
 }
