@@ -118,5 +118,10 @@ async fn a_whole_race_through_emulators_edges_and_the_aggregator_equals_the_trut
     let summary: aggregator::race::Summary =
         reqwest::get(format!("{}/api/v1/summary", chain.agg_url)).await.unwrap().json().await.unwrap();
     assert_eq!(summary.n_strays, n_strays, "seed {seed}: every stray reported once");
+    assert_eq!(
+        summary.n_reads,
+        chain.decoder_records(),
+        "seed {seed}: every read the decoders stored counted by the race exactly once"
+    );
     assert_eq!(summary.n_unknown_chips, n_unknown, "seed {seed}");
 }

@@ -118,6 +118,14 @@ async fn a_race_with_an_edge_killed_a_desk_gun_an_aggregator_restarted_a_reader_
         differing.iter().take(6).map(|(a, b)| format!("  got:  {a}\n  want: {b}")).collect::<Vec<_>>().join("\n")
     );
 
+    let summary: aggregator::race::Summary =
+        reqwest::get(format!("{}/api/v1/summary", chain.agg_url)).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        summary.n_reads,
+        chain.decoder_records(),
+        "seed {seed}: every read the decoders stored counted by the race exactly once, through every fault"
+    );
+
     // A spectator who opens the page after all that sees the truth: the 10 km podium and the
     // marathon's last finishers on the arrivals feed, with their times.
     let course = &chain.race.course;

@@ -315,9 +315,14 @@ impl Chain {
         Ok(())
     }
 
+    /// Records in every emulated decoder's passing store: the reads the race must count, each once.
+    pub fn decoder_records(&self) -> u64 {
+        self.routes.readers.values().map(|r| r.stats().records_stored).sum()
+    }
+
     /// Waits until the aggregator holds every read the decoders stored and has settled.
     pub async fn settle(&self, within: Duration) -> anyhow::Result<u64> {
-        let stored: u64 = self.routes.readers.values().map(|r| r.stats().records_stored).sum();
+        let stored = self.decoder_records();
         let client = reqwest::Client::new();
         let deadline = Instant::now() + within;
         let mut last = (u64::MAX, Instant::now());
