@@ -4,10 +4,11 @@
 //! `hardware/modbus/`. A start-gun contact is a digital input: the gun fired between two polls
 //! when the contact was seen closing *or* its counter went up (a short closure can fall between
 //! polls; the module counts it anyway). The gun fired after the previous poll's request left
-//! (the device answered it later) and before this poll's answer came back, whatever the clock did
-//! in between (a simulation's clock can jump during a round trip): the instant is the middle of
-//! that interval and its uncertainty (`jitter_us`) half its length, which is why a decoder's own trigger input,
-//! timestamped by the decoder, is the better source when there is one; this is the fallback.
+//! (the device answered it later) and before this poll's answer came back, whatever the clock
+//! did in between (a simulation's clock can jump during a round trip): the instant is the middle
+//! of that interval and its uncertainty (`jitter_us`) half its length, which is why a decoder's
+//! own trigger input, timestamped by the decoder, is the better source when there is one; this
+//! is the fallback.
 //! Gun times become signals in the outbox and reach the aggregator exactly once, like reads.
 
 use std::sync::{Arc, Mutex};
