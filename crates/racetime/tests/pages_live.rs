@@ -13,6 +13,8 @@
 
 #[path = "support/browser.rs"]
 mod browser;
+#[path = "support/truth.rs"]
+mod truth;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,11 +28,8 @@ use race_sim::{SimRace, Truth};
 use racetime::chain::{Chain, ChainOptions};
 use serde_json::{Value, json};
 use timing_core::time::Clock;
-use timing_core::{Elapsed, Precision, Status, Timestamp};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+use timing_core::{Elapsed, Status, Timestamp};
+use truth::{bib, finish_at, race_id, repo, split_at, text};
 
 async fn start_chain(dir: &std::path::Path, scenario: &race_sim::Scenario) -> Arc<Chain> {
     let event_text = std::fs::read_to_string(repo().join("config/demo/event.toml")).unwrap();
@@ -45,30 +44,6 @@ async fn start_chain(dir: &std::path::Path, scenario: &race_sim::Scenario) -> Ar
         desk_guns: Vec::new(),
     };
     Arc::new(Chain::start(&options, race).await.unwrap())
-}
-
-fn bib(race: &SimRace, t: &Truth) -> String {
-    race.course.participant(t.participant).bib.as_str().to_string()
-}
-
-fn race_id(race: &SimRace, t: &Truth) -> String {
-    race.course.race(race.course.participant(t.participant).race).id.clone()
-}
-
-fn text(e: Elapsed) -> String {
-    results_export::format_time(e, Precision::Seconds)
-}
-
-/// When the runner crossed the finish: their wave's actual gun plus their gun time.
-fn finish_at(race: &SimRace, t: &Truth) -> Option<Timestamp> {
-    let wave = race.course.participant(t.participant).wave;
-    let gun = race.guns.iter().find(|(w, _)| *w == wave)?.1;
-    Some(gun + t.gun_time?)
-}
-
-/// Where the truth says the runner passed split `i` (chip start plus the split's chip time).
-fn split_at(t: &Truth, i: usize) -> Option<Timestamp> {
-    Some(t.start? + t.splits.get(i).copied().flatten()?)
 }
 
 /// The race in two parts at a quiet moment at or after `after`: no crossing starts within 30 s

@@ -13,16 +13,19 @@
 
 #[path = "support/browser.rs"]
 mod browser;
+#[path = "support/truth.rs"]
+mod truth;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use browser::{Browser, DEADLINE, Device};
-use race_sim::{SimRace, Truth};
+use race_sim::Truth;
 use racetime::loadtest::{edge_tokens, ranked_event, spawn_aggregator, upload_backlog, wait_applied};
 use serde_json::{Value, json};
-use timing_core::{Elapsed, Precision, Read, Status, Timestamp};
+use timing_core::{Elapsed, Read, Status};
+use truth::{bib, finish_at, race_id, repo, split_at, text};
 
 /// What the page may hold and fetch, whatever the size of the event: elements in the document,
 /// bytes downloaded over HTTP (the page, its scripts and styles, API answers), and characters
@@ -30,34 +33,6 @@ use timing_core::{Elapsed, Precision, Read, Status, Timestamp};
 const MAX_ELEMENTS: u64 = 4_000;
 const MAX_HTTP_BYTES: u64 = 400_000;
 const MAX_LIVE_CHARS: u64 = 60_000;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn bib(race: &SimRace, t: &Truth) -> String {
-    race.course.participant(t.participant).bib.as_str().to_string()
-}
-
-fn race_id(race: &SimRace, t: &Truth) -> String {
-    race.course.race(race.course.participant(t.participant).race).id.clone()
-}
-
-fn text(e: Elapsed) -> String {
-    results_export::format_time(e, Precision::Seconds)
-}
-
-/// When the runner crossed the finish: their wave's actual gun plus their gun time.
-fn finish_at(race: &SimRace, t: &Truth) -> Option<Timestamp> {
-    let wave = race.course.participant(t.participant).wave;
-    let gun = race.guns.iter().find(|(w, _)| *w == wave)?.1;
-    Some(gun + t.gun_time?)
-}
-
-/// Where the truth says the runner passed split `i` (chip start plus the split's chip time).
-fn split_at(t: &Truth, i: usize) -> Option<Timestamp> {
-    Some(t.start? + t.splits.get(i).copied().flatten()?)
-}
 
 async fn type_into(b: &Browser, css: &str, keys: &str) {
     let e = b.wait_for_element(css, DEADLINE).await.unwrap();
