@@ -10,7 +10,10 @@
 //!   `(edge, seq)` names a read everywhere upstream. Reads are never deleted before an upstream
 //!   ack, and by default never at all (decoders keep their passing files too).
 //! - Overlap: a reader's replay after a reconnect re-sends passings already stored; a unique index
-//!   on `(reader, session, passing_no)` drops them on insert, so they get no new `seq`.
+//!   on `(reader, session, passing_no)` drops them on insert, so they get no new `seq`. Reads
+//!   without a passing number (IPICO, LLRP) are dropped when every field the reader sent (chip,
+//!   its own timestamp, line, antenna, RSSI) equals a stored read of the same reader: one read,
+//!   once, so the aggregator needs no duplicate filter of its own.
 //! - Uplink cursor: the highest contiguous `seq` the aggregator has durably stored; the uplink
 //!   resumes after it.
 //!
@@ -29,6 +32,7 @@ pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/001_reads.sql")),
         M::up(include_str!("../migrations/002_signals.sql")),
+        M::up(include_str!("../migrations/003_unnumbered_replays.sql")),
     ])
 }
 
@@ -158,7 +162,8 @@ impl Outbox {
     }
 
     /// Stores a batch in one transaction. Replayed passings (same reader, session and passing
-    /// number as a stored one) are dropped and counted. Returns only once the batch is durable.
+    /// number as a stored one) and exact copies of reads without a passing number are dropped and
+    /// counted. Returns only once the batch is durable.
     pub fn append(&mut self, batch: &[NewRead]) -> Result<Appended, StoreError> {
         let tx = self.conn.transaction()?;
         let mut out = Appended { first_seq: self.last_seq + 1, ..Appended::default() };
@@ -169,8 +174,17 @@ impl Outbox {
                  reader_time_kind, reader_time_us, session, hits, received_at_us) \
                  VALUES (?14, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
+            // Unnumbered: stored unless the same reader already gave exactly this read.
+            let mut insert_unnumbered = tx.prepare_cached(
+                "INSERT INTO reads (seq, chip, at_us, point, line, reader, antenna, rssi, reader_seq, \
+                 reader_time_kind, reader_time_us, session, hits, received_at_us) \
+                 SELECT ?14, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 WHERE NOT EXISTS ( \
+                 SELECT 1 FROM reads WHERE reader_seq IS NULL AND reader = ?5 AND reader_time_us = ?10 \
+                 AND chip = ?1 AND reader_time_kind = ?9 AND line = ?4 AND antenna = ?6 AND rssi IS ?7)",
+            )?;
             for n in batch {
                 let r = &n.read;
+                let insert = if r.reader_seq.is_some() { &mut insert } else { &mut insert_unnumbered };
                 let (kind, value) = encode_reader_time(n.reader_time);
                 let changed = insert.execute(params![
                     r.chip.as_str(),

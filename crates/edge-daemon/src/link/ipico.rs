@@ -9,8 +9,8 @@
 //! position is not exposed in a documented form (the count reply of the `0x4b` query is not
 //! documented; our emulator's is invented), so records carry `passing_no: None`, `session: None`
 //! and the download is the rewind: every stored read comes again on every connection. The
-//! outbox cannot drop those copies (it dedupes by reader sequence number only); the aggregator
-//! engine's exact-duplicate filter does (same chip, same reader time to the hundredth). Reads
+//! outbox drops those copies: an unnumbered read equal in every field the reader sent (chip,
+//! its own time to the hundredth, antenna, line) to a stored one of the same reader. Reads
 //! survive a reboot in the reader's memory, so a reboot needs nothing more.
 //!
 //! Trigger (start button) frames `0x2c` are guns. Error frames (`f0` bad length, `f1` bad LRC,
