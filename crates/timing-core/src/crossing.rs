@@ -11,11 +11,12 @@
 //! interval arithmetic gives the same grouping as the raw reads would.
 //! The engine therefore stores summaries, not reads (about 20 times smaller at a real mat), and
 //! merging the crossings of a bib's two chips is the same interval merge.
-//! Summaries are idempotent under duplicate reads except for `hits`, so the engine filters exact
-//! duplicates before they get here (see `engine::read_fingerprint`).
+//! Summaries are idempotent under duplicate reads except for `hits`, so duplicates are dropped
+//! before they get here: by the engine's exact-duplicate filter where reads come from files
+//! (see `engine::read_fingerprint`), by the edge's outbox where they come from the aggregator.
 
-use crate::course::TimeMode;
-use crate::read::Rssi;
+use crate::course::{PointIdx, TimeMode};
+use crate::read::{Line, Rssi};
 use crate::time::{Elapsed, Timestamp};
 
 /// One crossing of one line by one chip (or by one bib's chips, once merged).
@@ -70,8 +71,8 @@ impl Crossing {
     }
 }
 
-/// The crossings of one chip at one line of one point, sorted and pairwise separated by more than
-/// the quiet gap.
+/// The crossings of one line of one point (possibly several chips' merged), sorted and pairwise
+/// separated by more than the quiet gap.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Crossings {
     items: Vec<Crossing>,
@@ -82,30 +83,10 @@ impl Crossings {
         &self.items
     }
 
-    /// Adds one read (or an already grouped crossing) and restores the invariant.
-    pub fn insert(&mut self, c: Crossing, quiet_gap: Elapsed) {
-        // First crossing that ends no earlier than `c.first - gap`: the earliest one `c` may join.
-        let lo = self.items.partition_point(|x| x.last + quiet_gap < c.first);
-        let mut hi = lo;
-        while hi < self.items.len() && self.items[hi].first <= c.last + quiet_gap {
-            hi += 1;
-        }
-        if lo == hi {
-            self.items.insert(lo, c);
-        } else {
-            let mut merged = c;
-            for x in &self.items[lo..hi] {
-                merged.absorb(x);
-            }
-            self.items[lo] = merged;
-            self.items.drain(lo + 1..hi);
-        }
-        debug_assert!(self.is_well_formed(quiet_gap));
-    }
-
-    /// Merges several chips' crossings of one line into one sorted, gap-separated list.
-    pub fn merge_all<'a>(parts: impl IntoIterator<Item = &'a Crossings>, quiet_gap: Elapsed) -> Crossings {
-        let mut all: Vec<Crossing> = parts.into_iter().flat_map(|p| p.items.iter().copied()).collect();
+    /// Merges crossings of one line (any order, e.g. a bib's two chips) into one sorted,
+    /// gap-separated list.
+    pub fn merge_all(parts: impl IntoIterator<Item = Crossing>, quiet_gap: Elapsed) -> Crossings {
+        let mut all: Vec<Crossing> = parts.into_iter().collect();
         all.sort_unstable_by_key(|c| (c.first, c.last));
         let mut items: Vec<Crossing> = Vec::with_capacity(all.len());
         for c in all {
@@ -116,10 +97,133 @@ impl Crossings {
         }
         Crossings { items }
     }
+}
 
-    fn is_well_formed(&self, quiet_gap: Elapsed) -> bool {
-        self.items.windows(2).all(|w| w[0].last + quiet_gap < w[1].first)
-            && self.items.iter().all(|c| c.first <= c.last && c.hits > 0)
+/// Where a crossing was made: a point and one of its lines, packed into 16 bits (points are
+/// fewer than 2^15; the event config refuses more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct LineKey(u16);
+
+impl LineKey {
+    fn new(point: PointIdx, line: Line) -> LineKey {
+        assert!(point.0 < 1 << 15, "a point index fits in 15 bits");
+        LineKey(point.0 << 1 | u16::from(line == Line::Backup))
+    }
+    fn point(self) -> PointIdx {
+        PointIdx(self.0 >> 1)
+    }
+    fn line(self) -> Line {
+        if self.0 & 1 == 1 { Line::Backup } else { Line::Main }
+    }
+}
+
+/// A stored crossing: 32 bytes (a [`Crossing`] with its line is 56).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Packed {
+    first: Timestamp,
+    last: Timestamp,
+    peak_at: Timestamp,
+    hits: u32,
+    /// [`NO_RSSI`] when no read carried RSSI.
+    peak_rssi: i16,
+    key: LineKey,
+}
+
+/// No real reader reports −3276.8 dBm; a read that says so is stored as −3276.7.
+const NO_RSSI: i16 = i16::MIN;
+
+impl Packed {
+    fn new(key: LineKey, c: &Crossing) -> Packed {
+        let (peak_rssi, peak_at) = match c.peak {
+            Some((r, at)) => (r.0.max(NO_RSSI + 1), at),
+            None => (NO_RSSI, c.first),
+        };
+        Packed { first: c.first, last: c.last, peak_at, hits: c.hits, peak_rssi, key }
+    }
+    fn crossing(&self) -> Crossing {
+        Crossing {
+            first: self.first,
+            last: self.last,
+            peak: (self.peak_rssi != NO_RSSI).then_some((Rssi(self.peak_rssi), self.peak_at)),
+            hits: self.hits,
+        }
+    }
+}
+
+/// Every crossing of one chip, at every point and line, in one vector: sorted by (point, line),
+/// then by time, each line's crossings pairwise separated by more than its quiet gap.
+///
+/// One flat vector per chip (reserved to its race's points when the first read comes) instead of
+/// one per line: a 100,000-runner event keeps about 32 bytes per crossing, not a small vector's
+/// header and minimum capacity per line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChipCrossings {
+    items: Vec<Packed>,
+}
+
+impl ChipCrossings {
+    /// Stored crossings, every line together.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Makes room for `lines` crossings if nothing is stored yet (one per line is the usual case).
+    pub fn reserve_first(&mut self, lines: usize) {
+        if self.items.capacity() == 0 {
+            self.items.reserve_exact(lines);
+        }
+    }
+
+    fn range(&self, key: LineKey) -> std::ops::Range<usize> {
+        let lo = self.items.partition_point(|x| x.key < key);
+        let hi = lo + self.items[lo..].partition_point(|x| x.key == key);
+        lo..hi
+    }
+
+    /// The crossings of one line, in time order.
+    pub fn line(&self, point: PointIdx, line: Line) -> impl ExactSizeIterator<Item = Crossing> + '_ {
+        self.items[self.range(LineKey::new(point, line))].iter().map(Packed::crossing)
+    }
+
+    /// Every crossing with its point and line, sorted by (point, line, time).
+    pub fn iter(&self) -> impl Iterator<Item = (PointIdx, Line, Crossing)> + '_ {
+        self.items.iter().map(|x| (x.key.point(), x.key.line(), x.crossing()))
+    }
+
+    /// Adds one read (or an already grouped crossing) at a line and restores the invariant.
+    pub fn insert(&mut self, point: PointIdx, line: Line, c: Crossing, quiet_gap: Elapsed) {
+        let key = LineKey::new(point, line);
+        let range = self.range(key);
+        let items = &self.items[range.clone()];
+        // First crossing that ends no earlier than `c.first - gap`: the earliest one `c` may join.
+        let lo = items.partition_point(|x| x.last + quiet_gap < c.first);
+        let mut hi = lo;
+        while hi < items.len() && items[hi].first <= c.last + quiet_gap {
+            hi += 1;
+        }
+        let (lo, hi) = (range.start + lo, range.start + hi);
+        if lo == hi {
+            self.items.insert(lo, Packed::new(key, &c));
+        } else {
+            let mut merged = c;
+            for x in &self.items[lo..hi] {
+                merged.absorb(&x.crossing());
+            }
+            self.items[lo] = Packed::new(key, &merged);
+            self.items.drain(lo + 1..hi);
+        }
+        debug_assert!(self.is_well_formed(key, quiet_gap));
+    }
+
+    fn is_well_formed(&self, key: LineKey, quiet_gap: Elapsed) -> bool {
+        let items = &self.items[self.range(key)];
+        self.items.windows(2).all(|w| w[0].key <= w[1].key)
+            && items.windows(2).all(|w| w[0].last + quiet_gap < w[1].first)
+            && items.iter().all(|c| c.first <= c.last && c.hits > 0)
     }
 }
 
@@ -134,12 +238,15 @@ mod tests {
         Timestamp::from_micros(ms * 1000)
     }
 
+    const P: PointIdx = PointIdx(3);
+
     fn group(reads: &[(i64, Option<i16>)]) -> Vec<Crossing> {
-        let mut cs = Crossings::default();
+        let mut cs = ChipCrossings::default();
         for &(ms, rssi) in reads {
-            cs.insert(Crossing::single(t(ms), rssi.map(Rssi)), GAP);
+            cs.insert(P, Line::Main, Crossing::single(t(ms), rssi.map(Rssi)), GAP);
         }
-        cs.items
+        assert_eq!(cs.len(), cs.line(P, Line::Main).len(), "one line only");
+        cs.line(P, Line::Main).collect()
     }
 
     #[test]
@@ -177,7 +284,40 @@ mod tests {
         assert!(!got[0].is_stray(Elapsed::from_secs(9)));
     }
 
+    #[test]
+    fn a_read_claiming_the_lowest_rssi_still_has_one() {
+        let mut cs = ChipCrossings::default();
+        cs.insert(P, Line::Backup, Crossing::single(t(0), Some(Rssi(i16::MIN))), GAP);
+        let got: Vec<_> = cs.line(P, Line::Backup).collect();
+        assert_eq!(got[0].peak, Some((Rssi(i16::MIN + 1), t(0))));
+        assert_eq!(std::mem::size_of::<Packed>(), 32);
+    }
+
     proptest! {
+        #[test]
+        fn lines_of_one_chip_do_not_mix(
+            reads in proptest::collection::vec((0u16..3, any::<bool>(), 0i64..10_000, proptest::option::of(-900i16..-300)), 1..80),
+        ) {
+            let mut chip = ChipCrossings::default();
+            for &(p, backup, ms, rssi) in &reads {
+                let line = if backup { Line::Backup } else { Line::Main };
+                chip.insert(PointIdx(p), line, Crossing::single(t(ms), rssi.map(Rssi)), GAP);
+            }
+            let mut n = 0;
+            for p in 0..3 {
+                for (backup, line) in [(false, Line::Main), (true, Line::Backup)] {
+                    let alone: Vec<_> = reads.iter().filter(|r| r.0 == p && r.1 == backup).map(|r| (r.2, r.3)).collect();
+                    let want = if alone.is_empty() { Vec::new() } else { group(&alone) };
+                    let got: Vec<_> = chip.line(PointIdx(p), line).collect();
+                    n += got.len();
+                    prop_assert_eq!(got, want);
+                }
+            }
+            prop_assert_eq!(n, chip.len());
+            let keys: Vec<_> = chip.iter().map(|(p, l, c)| (p, l == Line::Backup, c.first)).collect();
+            prop_assert!(keys.windows(2).all(|w| w[0] < w[1]), "sorted by point, line and time");
+        }
+
         #[test]
         fn grouping_is_independent_of_arrival_order(
             mut reads in proptest::collection::vec((0i64..20_000, proptest::option::of(-900i16..-300)), 1..60),
@@ -192,8 +332,8 @@ mod tests {
             }
             prop_assert_eq!(&a, &group(&reads));
             // And the same as a batch merge of single-read crossings.
-            let singles: Vec<Crossings> = reads.iter().map(|&(ms, r)| Crossings { items: vec![Crossing::single(t(ms), r.map(Rssi))] }).collect();
-            prop_assert_eq!(&a, &Crossings::merge_all(&singles, GAP).items);
+            let singles = reads.iter().map(|&(ms, r)| Crossing::single(t(ms), r.map(Rssi)));
+            prop_assert_eq!(&a, &Crossings::merge_all(singles, GAP).items);
             // Cross-check the grouping against the definition on sorted raw instants.
             let mut ms: Vec<i64> = reads.iter().map(|r| r.0).collect();
             ms.sort_unstable();

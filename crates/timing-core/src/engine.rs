@@ -20,7 +20,7 @@ use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 use crate::correction::{Correction, CorrectionError, StatusOverride};
 use crate::course::{Bib, Course, ParticipantIdx, PointIdx, RaceIdx, RankBy, WaveIdx};
-use crate::crossing::{Crossing, Crossings};
+use crate::crossing::{ChipCrossings, Crossing, Crossings};
 use crate::passing::{Candidate, Inputs, candidates, resolve};
 use crate::placing::{RankIndex, RankKey};
 use crate::read::{ChipId, Line, Read, ReaderId};
@@ -118,17 +118,11 @@ pub struct WrongRace {
 struct ChipState {
     chip: ChipId,
     owner: Option<ParticipantIdx>,
-    /// (point, line) → crossings; a handful of entries, searched linearly.
-    lines: Vec<(PointIdx, Line, Crossings)>,
+    /// Every line's crossings, in one vector.
+    crossings: ChipCrossings,
     n_reads: u64,
     /// Fingerprints of this chip's reads, when exact duplicates are filtered (see [`read_fingerprint`]).
-    seen: FxHashSet<u64>,
-}
-
-impl ChipState {
-    fn crossings(&self, point: PointIdx, line: Line) -> Option<&Crossings> {
-        self.lines.iter().find(|(p, l, _)| *p == point && *l == line).map(|(_, _, c)| c)
-    }
+    seen: Option<Box<FxHashSet<u64>>>,
 }
 
 /// The exact-duplicate filter's key for a read.
@@ -185,8 +179,8 @@ struct CorrectionState {
 /// Engine options.
 #[derive(Clone, Copy, Debug)]
 pub struct EngineOptions {
-    /// Drop exact duplicate reads (costs 16 bytes per read). Off where ingest already
-    /// deduplicates by a durable sequence number (the aggregator).
+    /// Drop exact duplicate reads (costs 16 bytes per read). Off where every read is already
+    /// distinct (the aggregator: unique `(edge, seq)`, replays dropped by the edge's outbox).
     pub dedup_reads: bool,
     /// Queue [`RaceEvent`]s for [`Engine::poll_event`].
     pub events: bool,
@@ -249,10 +243,11 @@ impl Engine {
 
     fn empty(course: Course, options: EngineOptions) -> Engine {
         let n = course.participants.len();
+        let n_chips = course.participants.iter().map(|p| p.chips.len()).sum();
         let mut engine = Engine {
             options,
             chip_index: FxHashMap::default(),
-            chips: Vec::new(),
+            chips: Vec::with_capacity(n_chips),
             readers: FxHashMap::default(),
             bibs: FxHashMap::default(),
             owned: vec![Vec::new(); n],
@@ -364,15 +359,9 @@ impl Engine {
             .map(|c| UnknownChip {
                 chip: c.chip.clone(),
                 n_reads: c.n_reads,
-                first_seen: c
-                    .lines
-                    .iter()
-                    .filter_map(|(_, _, cs)| cs.as_slice().first())
-                    .map(|x| x.first)
-                    .min()
-                    .unwrap_or(Timestamp::MAX),
+                first_seen: c.crossings.iter().map(|(_, _, x)| x.first).min().unwrap_or(Timestamp::MAX),
                 points: {
-                    let mut ps: Vec<PointIdx> = c.lines.iter().map(|(p, _, _)| *p).collect();
+                    let mut ps: Vec<PointIdx> = c.crossings.iter().map(|(p, _, _)| p).collect();
                     ps.sort_unstable();
                     ps.dedup();
                     ps
@@ -387,14 +376,13 @@ impl Engine {
     pub fn strays(&self) -> Vec<Stray> {
         let mut out = Vec::new();
         for c in &self.chips {
-            for (point, line, cs) in &c.lines {
-                let limit = self.course.point(*point).stray_after;
-                for x in cs.as_slice().iter().filter(|x| x.is_stray(limit)) {
+            for (point, line, x) in c.crossings.iter() {
+                if x.is_stray(self.course.point(point).stray_after) {
                     out.push(Stray {
                         chip: c.chip.clone(),
                         bib: c.owner.map(|p| self.course.participant(p).bib.clone()),
-                        point: *point,
-                        line: *line,
+                        point,
+                        line,
                         first: x.first,
                         last: x.last,
                     });
@@ -413,17 +401,16 @@ impl Engine {
             let race = self.course.race(self.course.participant(pidx).race);
             let mut by_point: Vec<(PointIdx, usize, Timestamp)> = Vec::new();
             for &c in owned {
-                for (point, _, cs) in &self.chips[c as usize].lines {
-                    if race.split_of(*point).is_some() || cs.as_slice().is_empty() {
+                for (point, _, x) in self.chips[c as usize].crossings.iter() {
+                    if race.split_of(point).is_some() {
                         continue;
                     }
-                    let first = cs.as_slice()[0].first;
-                    match by_point.iter_mut().find(|e| e.0 == *point) {
+                    match by_point.iter_mut().find(|e| e.0 == point) {
                         Some(e) => {
-                            e.1 += cs.as_slice().len();
-                            e.2 = e.2.min(first);
+                            e.1 += 1;
+                            e.2 = e.2.min(x.first);
                         }
-                        None => by_point.push((*point, cs.as_slice().len(), first)),
+                        None => by_point.push((point, 1, x.first)),
                     }
                 }
             }
@@ -440,7 +427,7 @@ impl Engine {
 
     /// Total crossings stored (strays included), over every chip, point and line.
     pub fn n_crossings(&self) -> usize {
-        self.chips.iter().flat_map(|c| c.lines.iter()).map(|(_, _, cs)| cs.as_slice().len()).sum()
+        self.chips.iter().map(|c| c.crossings.len()).sum()
     }
 
     // Handlers.
@@ -502,9 +489,9 @@ impl Engine {
         self.chips.push(ChipState {
             chip: chip.clone(),
             owner: None,
-            lines: Vec::new(),
+            crossings: ChipCrossings::default(),
             n_reads: 0,
-            seen: FxHashSet::default(),
+            seen: None,
         });
         self.chip_index.insert(chip.clone(), c);
         c
@@ -539,7 +526,8 @@ impl Engine {
         let c = self.chip_slot(&read.chip);
         if self.options.dedup_reads {
             let reader = self.reader_slot(&read.reader);
-            if !self.chips[c as usize].seen.insert(read_fingerprint(point, reader, read)) {
+            let seen = self.chips[c as usize].seen.get_or_insert_with(Default::default);
+            if !seen.insert(read_fingerprint(point, reader, read)) {
                 self.counters.n_duplicates += 1;
                 return ReadOutcome::Duplicate;
             }
@@ -548,15 +536,10 @@ impl Engine {
         let gap = self.course.point(point).quiet_gap;
         let chip = &mut self.chips[c as usize];
         chip.n_reads += 1;
-        let crossing = Crossing::single(read.at, read.rssi);
-        match chip.lines.iter_mut().find(|(p, l, _)| *p == point && *l == read.line) {
-            Some((_, _, cs)) => cs.insert(crossing, gap),
-            None => {
-                let mut cs = Crossings::default();
-                cs.insert(crossing, gap);
-                chip.lines.push((point, read.line, cs));
-            }
-        }
+        // Room for one crossing per point of the chip's race (the usual whole race) at once.
+        let lines = chip.owner.map_or(2, |p| self.course.race(self.course.participant(p).race).splits.len());
+        chip.crossings.reserve_first(lines);
+        chip.crossings.insert(point, read.line, Crossing::single(read.at, read.rssi), gap);
         match chip.owner {
             Some(p) => ReadOutcome::Applied(p),
             None => {
@@ -652,7 +635,7 @@ impl Engine {
         for (i, split) in race.splits.iter().enumerate() {
             let point = self.course.point(split.point);
             let gather = |line: Line| -> Crossings {
-                let parts = owned.iter().filter_map(|&c| self.chips[c as usize].crossings(split.point, line));
+                let parts = owned.iter().flat_map(|&c| self.chips[c as usize].crossings.line(split.point, line));
                 Crossings::merge_all(parts, point.quiet_gap)
             };
             let offset = self.corrections.point_offset.get(&split.point).copied().unwrap_or(Elapsed::ZERO);
@@ -663,11 +646,10 @@ impl Engine {
         }
         let mut wrong_race = false;
         for &c in owned {
-            for (point, _, cs) in &self.chips[c as usize].lines {
-                if race.split_of(*point).is_none() {
+            for (point, _, x) in self.chips[c as usize].crossings.iter() {
+                if race.split_of(point).is_none() {
                     wrong_race = true;
-                    let limit = self.course.point(*point).stray_after;
-                    stray |= cs.as_slice().iter().any(|x| x.is_stray(limit));
+                    stray |= x.is_stray(self.course.point(point).stray_after);
                 }
             }
         }
