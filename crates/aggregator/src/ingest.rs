@@ -194,7 +194,9 @@ fn store_batch(state: &AppState, edge: &str, body: &[u8]) -> Result<Ack, ApiErro
         if !ingested.new_reads.is_empty() || !ingested.new_signals.is_empty() {
             // Sent under the lock, so subscribers see batches in ingest order. No subscriber
             // (the engine not started yet) is fine: everything is in the store.
+            let no = state.shared.n_published.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             let _ = state.shared.published.send(std::sync::Arc::new(StoredBatch {
+                no,
                 edge: edge.to_string(),
                 reads: ingested.new_reads.clone(),
                 signals: ingested.new_signals.clone(),
@@ -300,5 +302,61 @@ mod tests {
         check(Some("Bearer "), None);
         check(Some("Bearerabc"), None);
         check(None, None);
+    }
+
+    /// A batch stored after the race task subscribed to the feed and before it replayed the
+    /// store is in both; the engine has no duplicate filter, so the batch number decides: once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_both_replayed_and_on_the_feed_is_applied_once() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let event_dir = repo.join("config/demo");
+        let event =
+            event_config::parse_event("demo", &std::fs::read_to_string(event_dir.join("event.toml")).unwrap()).unwrap();
+        let race = race_sim::generate(&event, &race_sim::Scenario::clean(5, vec![20, 10]));
+        let scope = UploadScope::load_dir(&event_dir).unwrap();
+        let tokens = crate::Tokens::load(&scope, None, |var| Some(format!("{var}-token-for-this-test"))).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::AggregatorStore::open(&dir.path().join("agg.sqlite")).unwrap();
+        let state = AppState::new(store, scope, tokens, crate::IngestConfig::default(), crate::SystemClock);
+        let handle = crate::race::start(
+            state.clone(),
+            crate::race::RaceSetup {
+                course: race.course.clone(),
+                corrections: race.gun_corrections(),
+                event_name: event.name.clone(),
+                zone: event.time_zone,
+                desk_token: None,
+                live: Default::default(),
+            },
+        );
+        let finish: Vec<_> = race.reads().into_iter().filter(|r| r.point.as_str() == "finish").collect();
+        assert!(finish.len() > 100);
+        let (a, b) = finish.split_at(finish.len() / 2);
+        let upload = |reads: &[timing_core::Read], first_seq: u64| {
+            let reads = reads
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let t = reader_protocol::ReaderTime::Utc(r.at);
+                    timing_wire::WireRead::from_read(first_seq + i as u64, r, t, None, None, r.at)
+                })
+                .collect();
+            let batch = Batch { v: UPLINK_VERSION, edge: "finish".into(), reads, signals: vec![] };
+            store_batch(&state, "finish", &serde_json::to_vec(&batch).unwrap()).unwrap()
+        };
+        // The race task has subscribed (in `start`) but, on this one thread, not yet run.
+        upload(a, 1);
+        let s = handle.summary().await.unwrap();
+        assert_eq!(s.n_reads as usize, a.len(), "the replay holds the first batch, the feed's copy is skipped");
+        assert_eq!(s.n_batches_applied, 0);
+        upload(b, a.len() as u64 + 1);
+        let s = loop {
+            let s = handle.summary().await.unwrap();
+            if s.n_batches_applied == 1 {
+                break s;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert_eq!(s.n_reads as usize, finish.len(), "the second batch comes only on the feed");
     }
 }

@@ -66,6 +66,10 @@ impl Default for IngestConfig {
 /// What one upload newly stored, as published to subscribers (the race engine).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredBatch {
+    /// Its place in the series of published batches (1, 2, …, since the process started): a
+    /// scan of the store made under the store lock holds exactly the batches up to
+    /// [`AppState::batches_published`] read under that same lock.
+    pub no: u64,
     pub edge: String,
     /// In batch order; none was published before.
     pub reads: Vec<WireRead>,
@@ -128,6 +132,8 @@ struct Shared {
     /// arrived, how long an edge has been silent.
     wall: Arc<dyn Clock + Send + Sync>,
     published: broadcast::Sender<Arc<StoredBatch>>,
+    /// Batches published so far; incremented under the store lock.
+    n_published: AtomicU64,
     /// One per edge of the event (a fixed set, so no lock).
     counters: BTreeMap<String, EdgeCounters>,
     n_unauthenticated: AtomicU64,
@@ -181,6 +187,7 @@ impl AppState {
                 wall,
                 clock,
                 published,
+                n_published: AtomicU64::new(0),
                 counters,
                 n_unauthenticated: AtomicU64::new(0),
                 telemetry: Mutex::new(BTreeMap::new()),
@@ -193,9 +200,17 @@ impl AppState {
     /// Batches stored from now on, in ingest order.
     ///
     /// To rebuild and then follow: subscribe first, then replay the store
-    /// ([`AppState::with_store`] + [`AggregatorStore::for_each_read`]), then apply what arrives;
-    /// batches stored in between come twice, which an engine idempotent on `(edge, seq)` ignores.
+    /// ([`AppState::with_store`] + [`AggregatorStore::for_each_read`]) and note
+    /// [`AppState::batches_published`] in the same `with_store` call, then apply what arrives
+    /// with a higher [`StoredBatch::no`]: batches stored in between come twice, and the numbers
+    /// say which copy to skip, so every read is applied once.
     /// A subscriber that lags (`RecvError::Lagged`) resyncs the same way: nothing is lost.
+    /// How many batches have been published; read it under the store lock (in
+    /// [`AppState::with_store`]) to know which published batches a scan of the store holds.
+    pub fn batches_published(&self) -> u64 {
+        self.shared.n_published.load(Ordering::SeqCst)
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredBatch>> {
         self.shared.published.subscribe()
     }

@@ -3,8 +3,10 @@
 //! Design note (rust-analyzer's main loop, STYLE 4.5): handlers never touch the engine; they
 //! send a [`Query`] over a bounded channel and await the answer. The task subscribes to the
 //! ingest's published batches *before* replaying the store, so nothing falls between the
-//! rebuild and the live feed; reads that arrive twice that way (and replays from decoders that
-//! have no passing numbers) are dropped by the engine's exact-duplicate filter. A subscriber
+//! rebuild and the live feed; a batch that arrives twice that way (in the scan and on the feed)
+//! is recognised by its number and applied once. Each read in the store is a distinct read
+//! (`(edge, seq)` is unique, and the edge's outbox drops a decoder's replays, numbered or not),
+//! so the engine runs without its exact-duplicate filter (16 bytes per read). A subscriber
 //! that lags resyncs from the store the same way.
 //! Gun times come from the event file, from edges' gun signals (a Modbus start-gun input), and
 //! from desk corrections, applied in that order so the desk has the last word.
@@ -34,6 +36,8 @@ use crate::live::{Frame, Hub, Key, Publisher};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub n_reads: u64,
+    /// Reads the engine dropped as exact copies: 0 here, where every stored read is distinct.
+    /// Uploads of reads already stored are counted per edge (fleet, `/metrics`).
     pub n_duplicates: u64,
     pub n_crossings: usize,
     pub n_unknown_chips: usize,
@@ -335,14 +339,16 @@ fn claim_correction(guns: &mut GunBook, course: &Course, c: &Correction, source:
 
 /// Replays the store into a fresh engine: reads, then gun signals, the event's corrections, and
 /// the desk's audit log, in that order. The gun book records every gun claim on the way.
+/// Also returns how many published batches the replay holds (see [`AppState::batches_published`]).
 async fn rebuild(
     state: &AppState,
     course: &Course,
     corrections: &[Correction],
     desk: &[Correction],
-) -> (Engine, GunBook) {
-    let (reads, signals) = state
-        .with_store(|s| {
+) -> (Engine, GunBook, u64) {
+    let st = state.clone();
+    let (reads, signals, covered) = state
+        .with_store(move |s| {
             let mut reads: Vec<Read> = Vec::new();
             let mut signals: Vec<(String, Signal)> = Vec::new();
             let r = s.for_each_read(|_, w| reads.push(w.to_read()));
@@ -350,7 +356,7 @@ async fn rebuild(
             if let Err(error) = r.and(g) {
                 tracing::error!(%error, "reading the store to rebuild the race; starting from what was read");
             }
-            (reads, signals)
+            (reads, signals, st.batches_published())
         })
         .await
         .unwrap_or_default();
@@ -372,12 +378,13 @@ async fn rebuild(
         .collect();
     let n = reads.len();
     let t0 = std::time::Instant::now();
-    let (engine, refused) = Engine::replay(course.clone(), EngineOptions::default(), reads, all_corrections);
+    let options = EngineOptions { dedup_reads: false, events: true };
+    let (engine, refused) = Engine::replay(course.clone(), options, reads, all_corrections);
     for (i, e) in refused {
         tracing::warn!(correction = i, error = %e, "a correction could not be applied");
     }
     tracing::info!(reads = n, elapsed = ?t0.elapsed(), "race state rebuilt from the store");
-    (engine, guns)
+    (engine, guns, covered)
 }
 
 fn drain_events(engine: &mut Engine) -> Vec<timing_core::RaceEvent> {
@@ -394,7 +401,7 @@ async fn run(
 ) {
     let RaceSetup { course, corrections, zone, live, .. } = setup;
     let mut desk = desk_log(&state, zone).await;
-    let (mut engine, mut guns) = rebuild(&state, &course, &corrections, &desk).await;
+    let (mut engine, mut guns, mut covered) = rebuild(&state, &course, &corrections, &desk).await;
     let mut publisher = Publisher::new(hub, &engine);
     let mut summary = Summary::default();
     let mut refresh = tokio::time::interval(live.refresh);
@@ -402,6 +409,7 @@ async fn run(
     loop {
         tokio::select! {
             batch = feed.recv() => match batch {
+                Ok(batch) if batch.no <= covered => {} // already in the replay
                 Ok(batch) => {
                     let t0 = std::time::Instant::now();
                     for sig in &batch.signals {
@@ -430,7 +438,7 @@ async fn run(
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(skipped = n, "race task lagged behind ingest; rebuilding from the store");
                     feed = feed.resubscribe();
-                    (engine, guns) = rebuild(&state, &course, &corrections, &desk).await;
+                    (engine, guns, covered) = rebuild(&state, &course, &corrections, &desk).await;
                     publisher.resync_all(&engine, state.now());
                     summary.n_resyncs += 1;
                 }
@@ -489,7 +497,7 @@ async fn run(
                         publisher.publish(&engine, &events, state.now());
                     } else {
                         // Whatever was applied but not recorded must not stay: rebuild from what is recorded.
-                        (engine, guns) = rebuild(&state, &course, &corrections, &desk).await;
+                        (engine, guns, covered) = rebuild(&state, &course, &corrections, &desk).await;
                         publisher.resync_all(&engine, state.now());
                     }
                     let _ = reply.send(answer);

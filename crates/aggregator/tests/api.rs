@@ -126,7 +126,8 @@ async fn an_upload_is_stored_acked_and_published_once() {
     b.signals.push(gun(1));
     assert_eq!(ack(&app, post_batch(FINISH, &b)).await, acked(3, 1));
     let got = published.try_recv().unwrap();
-    assert_eq!(*got, StoredBatch { edge: "finish".into(), reads: b.reads.clone(), signals: b.signals.clone() });
+    assert_eq!(*got, StoredBatch { no: 1, edge: "finish".into(), reads: b.reads.clone(), signals: b.signals.clone() });
+    assert_eq!(state.batches_published(), 1);
 
     // The same batch again: the same ack, stored once, nothing published.
     assert_eq!(ack(&app, post_batch(FINISH, &b)).await, acked(3, 1));
