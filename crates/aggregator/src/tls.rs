@@ -77,6 +77,10 @@ impl TlsListener {
                         continue;
                     }
                 };
+                // Whole messages per write (see the plain listener): no Nagle delay.
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::warn!(%error, "setting TCP_NODELAY");
+                }
                 let (acceptor, out, failed) = (acceptor.clone(), tx.clone(), failed.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {

@@ -3,6 +3,8 @@
 use aggregator::{AggregatorStore, AppState, IngestConfig, Tokens, TokensFile, UploadScope};
 use std::sync::Arc;
 
+use axum::serve::ListenerExt as _;
+
 use anyhow::Context;
 
 use crate::cli::AggregatorArgs;
@@ -111,6 +113,13 @@ pub fn run(args: &AggregatorArgs) -> anyhow::Result<()> {
             }
             None => {
                 println!("aggregator listening on http://{addr}");
+                // Every write is a whole message (an upload's answer, a live-feed frame): send it
+                // now rather than wait for the peer's ACK of the previous one (Nagle).
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(error) = tcp.set_nodelay(true) {
+                        tracing::warn!(%error, "setting TCP_NODELAY");
+                    }
+                });
                 axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
                     .with_graceful_shutdown(shutdown)
                     .await
