@@ -223,7 +223,7 @@ async fn search(State(race): State<RaceHandle>, Query(p): Query<SearchParams>) -
 }
 
 async fn runner(State(race): State<RaceHandle>, Path(bib): Path<String>) -> Response {
-    let Some(p) = race.course().participant_by_bib(bib.trim()) else {
+    let Some(p) = race.participant_by_bib(bib.trim()) else {
         return error(StatusCode::NOT_FOUND, format!("no runner with bib {bib:?}"));
     };
     match race.read(move |v| view::runner(v.engine, p, v.now)).await {
@@ -248,7 +248,7 @@ async fn leaderboard(State(race): State<RaceHandle>, Path(id): Path<String>, Que
         division: p.division.filter(|d| !d.is_empty()),
         top: p.top.unwrap_or(10),
     };
-    let key = match crate::live::resolve(race.course(), &topic) {
+    let key = match crate::live::resolve(&race, &topic) {
         Ok(k) => k,
         Err(e) => return error(StatusCode::NOT_FOUND, e),
     };

@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use timing_core::{
-    Bib, ChipId, Correction, Course, Elapsed, Engine, EngineOptions, PointId, Precision, Read, Status, StatusOverride,
-    Timestamp,
+    Bib, ChipId, Correction, Course, Elapsed, Engine, EngineOptions, ParticipantIdx, PointId, Precision, Read, Status,
+    StatusOverride, Timestamp,
 };
 use timing_wire::Signal;
 use timing_wire::desk::{AuditEntry, DeskCorrection, DeskRequest};
@@ -139,6 +139,8 @@ struct LiveShared {
     zone: chrono_tz::Tz,
     /// Per participant, folded "first last club" for search.
     names: Vec<String>,
+    /// Participants by bib (the course's own lookup is a scan; this one runs per subscription).
+    bibs: rustc_hash::FxHashMap<Box<str>, ParticipantIdx>,
 }
 
 impl std::fmt::Debug for RaceHandle {
@@ -221,6 +223,11 @@ impl RaceHandle {
         &self.live.course
     }
 
+    /// The participant wearing `bib` (exactly as given).
+    pub fn participant_by_bib(&self, bib: &str) -> Option<ParticipantIdx> {
+        self.live.bibs.get(bib).copied()
+    }
+
     /// The event's time zone (for display).
     pub fn zone(&self) -> chrono_tz::Tz {
         self.live.zone
@@ -277,6 +284,9 @@ pub fn start(state: AppState, setup: RaceSetup) -> RaceHandle {
                 .participants
                 .iter()
                 .map(|p| crate::api::fold(&format!("{} {} {}", p.first_name, p.last_name, p.club)))
+                .collect(),
+            bibs: (setup.course.participants.iter().enumerate())
+                .map(|(i, p)| (Box::from(p.bib.as_str()), ParticipantIdx(i as u32)))
                 .collect(),
         }),
     };

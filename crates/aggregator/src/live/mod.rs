@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use rustc_hash::{FxHashMap, FxHashSet};
-use timing_core::{Board, Course, Engine, Gender, ParticipantIdx, PointIdx, RaceEvent, Timestamp};
+use timing_core::{Board, Engine, Gender, ParticipantIdx, PointIdx, RaceEvent, Timestamp};
 use timing_wire::live::{Arrival, BOARD_DEPTHS, LIVE_VERSION, ServerMessage, Topic};
 use tokio::sync::broadcast;
 
@@ -38,11 +38,12 @@ pub enum Key {
     Arrivals(PointIdx),
 }
 
-/// Resolves a client's topic, or says what is wrong with it.
-pub fn resolve(course: &Course, topic: &Topic) -> Result<Key, String> {
+/// Resolves a client's topic against the race, or says what is wrong with it.
+pub fn resolve(race: &crate::race::RaceHandle, topic: &Topic) -> Result<Key, String> {
+    let course = race.course();
     match topic {
         Topic::Runner { bib } => {
-            course.participant_by_bib(bib.trim()).map(Key::Runner).ok_or_else(|| format!("no runner with bib {bib:?}"))
+            race.participant_by_bib(bib.trim()).map(Key::Runner).ok_or_else(|| format!("no runner with bib {bib:?}"))
         }
         Topic::Arrivals { point } => {
             course.point_by_id(point).map(Key::Arrivals).ok_or_else(|| format!("no timing point {point:?}"))

@@ -296,7 +296,7 @@ impl Connection {
                 format!("live-feed version {v} is not supported (this server speaks {LIVE_VERSION})"),
             ));
         }
-        let key = match super::resolve(self.race.course(), &topic) {
+        let key = match super::resolve(&self.race, &topic) {
             Ok(k) => k,
             Err(error) => return self.send_error(error, Some(topic)).await,
         };
