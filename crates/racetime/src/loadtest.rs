@@ -211,6 +211,7 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
                     topics.push(Topic::Arrivals { point: finish });
                 }
             }
+            let n_topics = topics.len();
             for t in topics {
                 let m = ClientMessage::Subscribe { v: LIVE_VERSION, topic: t };
                 if ws.send(Message::text(serde_json::to_string(&m).expect("serialises"))).await.is_err() {
@@ -218,8 +219,10 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
                     return;
                 }
             }
-            samples.connected.fetch_add(1, Ordering::Relaxed);
             drop(permit);
+            // Connected once every subscription's snapshot came: the server is done with this
+            // client's setup, so the phases measured after `wait_connected` measure only themselves.
+            let mut snapshots = 0;
             let mut finished_seen: std::collections::HashSet<String> = Default::default();
             let winner_marker = format!("\"bib\":\"{winner_bib}\"");
             let mut got_winner = false;
@@ -229,6 +232,12 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
                         let Some(Ok(msg)) = msg else { return };
                         let Message::Text(t) = msg else { continue };
                         let now = Instant::now();
+                        if snapshots < n_topics && t.contains("\"snapshot\":true") {
+                            snapshots += 1;
+                            if snapshots == n_topics {
+                                samples.connected.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                         samples.n_messages.fetch_add(1, Ordering::Relaxed);
                         samples.n_bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
                         let t = t.as_str();
