@@ -13,8 +13,11 @@ use crate::AppState;
 use crate::live::Hub;
 
 /// Upper bounds of the latency buckets, in microseconds.
-const BUCKETS_US: [u64; 15] =
-    [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000];
+/// Finer between 50 and 250 ms, where the live feed's delivery targets are.
+const BUCKETS_US: [u64; 18] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 75_000, 100_000, 150_000, 200_000, 250_000,
+    500_000, 1_000_000, 2_500_000,
+];
 
 /// A fixed-bucket latency histogram, lock-free.
 #[derive(Debug, Default)]
