@@ -240,11 +240,16 @@ pub fn parse_event(file: &str, source: &str) -> Result<EventConfig, ConfigErrors
     let zone_or_utc = zone.unwrap_or(chrono_tz::UTC);
 
     // Timing points.
+    const MAX_POINTS: usize = 1 << 15;
     let d = &raw.timing;
     let mut points = Vec::new();
     let mut point_lines = Vec::new();
-    for p in &raw.points {
+    for (i, p) in raw.points.iter().enumerate() {
         let id = p.id.get_ref();
+        // The engine packs a point's index and line into 16 bits.
+        if i == MAX_POINTS {
+            ck.err::<()>(p.id.span(), format!("too many timing points: at most {MAX_POINTS}"));
+        }
         if !valid_id(id) {
             ck.err::<()>(p.id.span(), format!("invalid point id {id:?}: use letters, digits, '-' and '_'"));
         }
