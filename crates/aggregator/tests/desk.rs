@@ -1,10 +1,9 @@
 //! The results desk through the router: corrections with an audit log, undo as a new entry,
 //! refusals that change nothing, its own token, filtered exports; and the race after a restart.
 
-use std::path::PathBuf;
+mod support;
 
 use aggregator::race::{RaceSetup, Summary};
-use aggregator::{AggregatorStore, AppState, IngestConfig, SystemClock, Tokens, UploadScope};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use timing_wire::desk::{AuditEntry, DeskCorrection, DeskRequest};
@@ -13,13 +12,7 @@ use tower::ServiceExt;
 
 const DESK: &str = "desk-token-for-the-tests-0123";
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn edge_token(edge: &str) -> String {
-    format!("{edge}-token-for-the-desk-tests")
-}
+use support::edge_token;
 
 struct World {
     app: axum::Router,
@@ -27,29 +20,9 @@ struct World {
 }
 
 async fn world(db: &std::path::Path) -> World {
-    let event_dir = repo().join("config/demo");
-    let event =
-        event_config::parse_event("demo", &std::fs::read_to_string(event_dir.join("event.toml")).unwrap()).unwrap();
-    let race = race_sim::generate(&event, &race_sim::Scenario::clean(3, vec![20, 10]));
-    let scope = UploadScope::load_dir(&event_dir).unwrap();
-    let tokens = Tokens::load(&scope, None, |var| {
-        let edge = var.strip_prefix("RACETIME_EDGE_TOKEN_")?.to_ascii_lowercase();
-        Some(edge_token(&edge))
-    })
-    .unwrap();
-    let state = AppState::new(AggregatorStore::open(db).unwrap(), scope, tokens, IngestConfig::default(), SystemClock);
-    let handle = aggregator::race::start(
-        state.clone(),
-        RaceSetup {
-            course: race.course.clone(),
-            corrections: race.gun_corrections(),
-            event_name: event.name.clone(),
-            zone: event.time_zone,
-            desk_token: Some(DESK.into()),
-            live: Default::default(),
-        },
-    );
-    World { app: aggregator::router(state, handle), race }
+    let d = support::demo(db, &race_sim::Scenario::clean(3, vec![20, 10]));
+    let handle = aggregator::race::start(d.state.clone(), RaceSetup { desk_token: Some(DESK.into()), ..d.setup() });
+    World { app: aggregator::router(d.state, handle), race: d.race }
 }
 
 async fn call(

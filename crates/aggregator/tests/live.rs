@@ -5,12 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aggregator::live::ws::LiveConfig;
 use aggregator::race::{RaceSetup, Summary};
-use aggregator::{AggregatorStore, AppState, IngestConfig, SystemClock, Tokens, UploadScope};
 use futures::{SinkExt, StreamExt};
 use timing_core::{Precision, RaceIdx, Status};
 use timing_wire::live::{ClientMessage, LIVE_VERSION, RunnerView, Topic};
@@ -18,13 +16,9 @@ use timing_wire::{Batch, UPLINK_VERSION, WireRead};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod support;
 
-fn edge_token(edge: &str) -> String {
-    format!("{edge}-token-for-the-live-tests")
-}
+use support::edge_token;
 
 fn seed() -> u64 {
     let seed = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(17);
@@ -41,29 +35,9 @@ struct Server {
 
 async fn server(runners: Vec<usize>, live: LiveConfig) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let event_dir = repo().join("config/demo");
-    let event =
-        event_config::parse_event("demo", &std::fs::read_to_string(event_dir.join("event.toml")).unwrap()).unwrap();
-    let race = race_sim::generate(&event, &race_sim::Scenario::clean(seed(), runners));
-    let scope = UploadScope::load_dir(&event_dir).unwrap();
-    let tokens = Tokens::load(&scope, None, |var| {
-        let edge = var.strip_prefix("RACETIME_EDGE_TOKEN_")?.to_ascii_lowercase();
-        Some(edge_token(&edge))
-    })
-    .unwrap();
-    let store = AggregatorStore::open(&dir.path().join("agg.sqlite")).unwrap();
-    let state = AppState::new(store, scope, tokens, IngestConfig::default(), SystemClock);
-    let handle = aggregator::race::start(
-        state.clone(),
-        RaceSetup {
-            course: race.course.clone(),
-            corrections: race.gun_corrections(),
-            event_name: event.name.clone(),
-            zone: event.time_zone,
-            desk_token: None,
-            live,
-        },
-    );
+    let d = support::demo(&dir.path().join("agg.sqlite"), &race_sim::Scenario::clean(seed(), runners));
+    let handle = aggregator::race::start(d.state.clone(), RaceSetup { live, ..d.setup() });
+    let (state, race) = (d.state, d.race);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = aggregator::router(state, handle);

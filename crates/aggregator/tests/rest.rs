@@ -1,11 +1,11 @@
 //! The public REST API, the desk's review queue, gun claims, XLSX export, metrics and the
 //! OpenAPI document, through the router (`oneshot`) over a real SQLite store.
 
+mod support;
+
 use std::io::Read as _;
-use std::path::PathBuf;
 
 use aggregator::race::{RaceSetup, Summary};
-use aggregator::{AggregatorStore, AppState, IngestConfig, SystemClock, Tokens, UploadScope};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use timing_core::Status;
@@ -16,13 +16,7 @@ use tower::ServiceExt;
 
 const DESK: &str = "desk-token-for-the-rest-tests-0";
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn edge_token(edge: &str) -> String {
-    format!("{edge}-token-for-the-rest-tests")
-}
+use support::edge_token;
 
 struct World {
     app: axum::Router,
@@ -35,30 +29,9 @@ async fn world() -> World {
     let seed = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(23);
     eprintln!("REST test seed {seed} (SIM_SEED=<n> to change)");
     let dir = tempfile::tempdir().unwrap();
-    let event_dir = repo().join("config/demo");
-    let event =
-        event_config::parse_event("demo", &std::fs::read_to_string(event_dir.join("event.toml")).unwrap()).unwrap();
-    let race = race_sim::generate(&event, &race_sim::Scenario::troubled(seed, vec![80, 40]));
-    let scope = UploadScope::load_dir(&event_dir).unwrap();
-    let tokens = Tokens::load(&scope, None, |var| {
-        let edge = var.strip_prefix("RACETIME_EDGE_TOKEN_")?.to_ascii_lowercase();
-        Some(edge_token(&edge))
-    })
-    .unwrap();
-    let store = AggregatorStore::open(&dir.path().join("agg.sqlite")).unwrap();
-    let state = AppState::new(store, scope, tokens, IngestConfig::default(), SystemClock);
-    let handle = aggregator::race::start(
-        state.clone(),
-        RaceSetup {
-            course: race.course.clone(),
-            corrections: race.gun_corrections(),
-            event_name: event.name.clone(),
-            zone: event.time_zone,
-            desk_token: Some(DESK.into()),
-            live: Default::default(),
-        },
-    );
-    let w = World { app: aggregator::router(state, handle), race, _dir: dir };
+    let d = support::demo(&dir.path().join("agg.sqlite"), &race_sim::Scenario::troubled(seed, vec![80, 40]));
+    let handle = aggregator::race::start(d.state.clone(), RaceSetup { desk_token: Some(DESK.into()), ..d.setup() });
+    let w = World { app: aggregator::router(d.state, handle), race: d.race, _dir: dir };
     let mut by_edge: std::collections::BTreeMap<String, Vec<WireRead>> = Default::default();
     for r in w.race.reads() {
         let edge = r.point.to_string();

@@ -1,22 +1,18 @@
 //! TLS (rustls) on the aggregator's listener: HTTPS and WSS with a generated certificate; a
 //! client that does not speak TLS is dropped and counted, and the server goes on.
 
+mod support;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use aggregator::race::RaceSetup;
 use aggregator::tls::{TlsListener, TlsPeer, server_config};
-use aggregator::{AggregatorStore, AppState, IngestConfig, SystemClock, Tokens, UploadScope};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::Message;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_and_wss_with_a_certificate_and_plain_clients_are_dropped() {
@@ -29,25 +25,9 @@ async fn https_and_wss_with_a_certificate_and_plain_clients_are_dropped() {
     let bad = server_config(&cert_path, &cert_path).unwrap_err().to_string();
     assert!(bad.contains("cert.pem") && bad.contains("private key"), "{bad}");
 
-    let event_dir = repo().join("config/demo");
-    let event =
-        event_config::parse_event("demo", &std::fs::read_to_string(event_dir.join("event.toml")).unwrap()).unwrap();
-    let race = race_sim::generate(&event, &race_sim::Scenario::clean(5, vec![5, 5]));
-    let scope = UploadScope::load_dir(&event_dir).unwrap();
-    let tokens = Tokens::load(&scope, None, |var| Some(format!("{var}-tls-test-token"))).unwrap();
-    let store = AggregatorStore::open(&dir.path().join("agg.sqlite")).unwrap();
-    let state = AppState::new(store, scope, tokens, IngestConfig::default(), SystemClock);
-    let handle = aggregator::race::start(
-        state.clone(),
-        RaceSetup {
-            course: race.course.clone(),
-            corrections: vec![],
-            event_name: event.name.clone(),
-            zone: event.time_zone,
-            desk_token: None,
-            live: Default::default(),
-        },
-    );
+    let d = support::demo(&dir.path().join("agg.sqlite"), &race_sim::Scenario::clean(5, vec![5, 5]));
+    let handle = aggregator::race::start(d.state.clone(), RaceSetup { corrections: vec![], ..d.setup() });
+    let state = d.state;
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = tcp.local_addr().unwrap().port();
     let listener = TlsListener::new(tcp, server_config(&cert_path, &key_path).unwrap()).unwrap();
