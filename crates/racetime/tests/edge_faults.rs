@@ -504,7 +504,18 @@ async fn a_full_disk_holds_reads_in_memory_and_loses_none_when_space_returns() {
     w.detect(2_000);
     w.decoder_has_stored_everything().await;
     // Nothing new can reach the outbox, so nothing new goes upstream; nothing is dropped either.
-    std::thread::sleep(Duration::from_secs(2));
+    // Once the edge reports its store failing (in its telemetry), the reads are held.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let fleet: Vec<aggregator::FleetEdge> =
+            reqwest::get(format!("{}/api/v1/fleet", w.agg_url)).await.unwrap().json().await.unwrap();
+        let finish = fleet.iter().find(|e| e.edge == "finish").unwrap();
+        if finish.telemetry.as_ref().is_some_and(|t| t.status["store_failing"] == true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the edge never reported its full disk");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(w.aggregator_holds().0, 500, "reads held, not half-written");
     // Space is back: every held read is committed and sent, once.
     std::fs::remove_file(&flag).unwrap();
