@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use firmware_sim::player::Progress;
-use racetime::chain::{Chain, ChainOptions, diff_lines};
+use racetime::chain::{Chain, ChainOptions, standings_mismatch};
 use racetime::spectator::Follower;
 use timing_core::{Precision, Status};
 use timing_wire::live::{RunnerView, Topic};
@@ -107,14 +107,9 @@ async fn a_whole_race_through_emulators_edges_and_the_aggregator_equals_the_trut
 
     let got = chain.standings().await.unwrap();
     let want = chain.truth().unwrap();
-    let (differing, same_count) = diff_lines(&got, &want);
-    assert!(
-        differing.is_empty() && same_count,
-        "seed {seed}: {} standings lines differ from the truth (of {}):\n{}",
-        differing.len(),
-        want.lines().count(),
-        differing.iter().take(6).map(|(a, b)| format!("  got:  {a}\n  want: {b}")).collect::<Vec<_>>().join("\n")
-    );
+    if let Some(mismatch) = standings_mismatch(&got, &want) {
+        panic!("seed {seed}: {mismatch}");
+    }
     let summary: aggregator::race::Summary =
         reqwest::get(format!("{}/api/v1/summary", chain.agg_url)).await.unwrap().json().await.unwrap();
     assert_eq!(summary.n_strays, n_strays, "seed {seed}: every stray reported once");

@@ -412,7 +412,31 @@ fn spawn_edge(options: &ChainOptions, file: &Path, clock_path: &Path, var: &str,
     Ok(Proc(child))
 }
 
-/// Lines of `got` that differ from `want`, paired, and whether the line counts match.
-pub fn diff_lines<'a>(got: &'a str, want: &'a str) -> (Vec<(&'a str, &'a str)>, bool) {
-    (got.lines().zip(want.lines()).filter(|(a, b)| a != b).collect(), got.lines().count() == want.lines().count())
+/// How standings `got` differ from the truth `want`, line by line (the first few shown), or
+/// `None` if they are the same.
+pub fn standings_mismatch(got: &str, want: &str) -> Option<String> {
+    let differing: Vec<(&str, &str)> = got.lines().zip(want.lines()).filter(|(a, b)| a != b).collect();
+    let (n_got, n_want) = (got.lines().count(), want.lines().count());
+    if differing.is_empty() && n_got == n_want {
+        return None;
+    }
+    let shown: Vec<String> = differing.iter().take(6).map(|(a, b)| format!("  got:  {a}\n  want: {b}")).collect();
+    Some(format!(
+        "{} standings lines differ from the truth ({n_got} lines, {n_want} expected):\n{}",
+        differing.len(),
+        shown.join("\n")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::standings_mismatch;
+
+    #[test]
+    fn standings_that_differ_say_where() {
+        assert_eq!(standings_mismatch("a\nb\n", "a\nb\n"), None);
+        let m = standings_mismatch("a\nx\n", "a\nb\n").unwrap();
+        assert!(m.starts_with("1 standings lines differ") && m.contains("got:  x") && m.contains("want: b"), "{m}");
+        assert!(standings_mismatch("a\n", "a\nb\n").unwrap().contains("(1 lines, 2 expected)"));
+    }
 }

@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use firmware_sim::player::Progress;
 use race_sim::{Scenario, generate};
 
-use crate::chain::{Chain, ChainOptions, diff_lines};
+use crate::chain::{Chain, ChainOptions, standings_mismatch};
 use crate::cli::DemoArgs;
 use crate::{load, write_atomically};
 
@@ -106,12 +106,8 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<()> {
     let standings_path = args.out.join("standings.csv");
     write_atomically(&standings_path, got.as_bytes())?;
     let want = chain.truth()?;
-    let (differing, same_count) = diff_lines(&got, &want);
-    if !differing.is_empty() || !same_count {
-        for (a, b) in differing.iter().take(5) {
-            eprintln!("  got:  {a}\n  want: {b}");
-        }
-        bail!("{} standings lines differ from the truth (seed {})", differing.len(), args.seed);
+    if let Some(mismatch) = standings_mismatch(&got, &want) {
+        bail!("seed {}: {mismatch}", args.seed);
     }
     eprintln!(
         "the aggregator holds {held} reads; its standings match the truth for all {} participants",
