@@ -397,6 +397,14 @@ async fn rebuild(
     (engine, guns, covered)
 }
 
+/// Sleeps until `due`, or forever when nothing is waiting.
+async fn board_due(due: Option<std::time::Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn drain_events(engine: &mut Engine) -> Vec<timing_core::RaceEvent> {
     std::iter::from_fn(|| engine.poll_event()).collect()
 }
@@ -412,7 +420,7 @@ async fn run(
     let RaceSetup { course, corrections, zone, live, .. } = setup;
     let mut desk = desk_log(&state, zone).await;
     let (mut engine, mut guns, mut covered) = rebuild(&state, &course, &corrections, &desk).await;
-    let mut publisher = Publisher::new(hub, &engine);
+    let mut publisher = Publisher::new(hub, &engine, live.board_every);
     let mut summary = Summary::default();
     let mut refresh = tokio::time::interval(live.refresh);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -441,7 +449,7 @@ async fn run(
                         }
                     }
                     let events = drain_events(&mut engine);
-                    publisher.publish(&engine, &events, state.now());
+                    publisher.publish(&engine, &events, state.now(), std::time::Instant::now());
                     summary.n_batches_applied += 1;
                     state.record_apply(batch.reads.len(), t0.elapsed());
                 }
@@ -455,6 +463,7 @@ async fn run(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = refresh.tick() => publisher.refresh(&engine, state.now()),
+            () = board_due(publisher.next_board_due()) => publisher.flush_boards(&engine, std::time::Instant::now()),
             query = queries.recv() => match query {
                 Some(Query::Standings { final_standings, precision, format, filter, reply }) => {
                     let rows: Vec<_> = results_export::rows_from_engine(&engine, precision, final_standings)
@@ -504,7 +513,7 @@ async fn run(
                     .await;
                     if answer.is_ok() {
                         let events = drain_events(&mut engine);
-                        publisher.publish(&engine, &events, state.now());
+                        publisher.publish(&engine, &events, state.now(), std::time::Instant::now());
                     } else {
                         // Whatever was applied but not recorded must not stay: rebuild from what is recorded.
                         (engine, guns, covered) = rebuild(&state, &course, &corrections, &desk).await;

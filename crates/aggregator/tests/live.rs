@@ -288,6 +288,47 @@ async fn spectators_follow_runners_leaderboards_and_arrivals_to_the_truth() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaderboard_goes_out_at_most_once_an_interval_and_a_new_subscriber_brings_it_up_to_date() {
+    // An interval no test lasts: the first change goes out at once, every later one waits.
+    let config = LiveConfig { board_every: Duration::from_secs(600), ..LiveConfig::default() };
+    let s = server(vec![60, 40], config).await;
+    let overall = Topic::Leaderboard { race: "marathon".into(), gender: None, category: None, division: None, top: 10 };
+    let key = Topic::Leaderboard {
+        race: "marathon".into(),
+        gender: None,
+        category: None,
+        division: Some("running".into()),
+        top: 10,
+    };
+    let bibs = |sc: &Screen| -> Vec<(u32, String)> {
+        sc.boards
+            .get(&board_name(&key))
+            .map(|b| b.iter().map(|r| (r.place, r.bib.clone())).collect())
+            .unwrap_or_default()
+    };
+    let mut early = connect(s.addr).await;
+    let mut seen = Screen::default();
+    subscribe(&mut early, overall.clone()).await;
+    read_until(&mut early, &mut seen, Duration::from_secs(10), |sc| sc.n_snapshots == 1).await;
+
+    // The finishers come in over many small batches, each changing the head of the board.
+    s.upload_all(10).await;
+    s.settle().await;
+    let expected = truth_board(&s, RaceIdx(0), None, 10);
+    read_until(&mut early, &mut seen, Duration::from_secs(10), |sc| sc.n_deltas == 1).await;
+
+    // A newcomer's snapshot is the board as it stands; the change waiting for the interval goes
+    // to the early subscriber first, or it would stay behind until the interval passed.
+    let mut late = connect(s.addr).await;
+    let mut fresh = Screen::default();
+    subscribe(&mut late, overall).await;
+    read_until(&mut late, &mut fresh, Duration::from_secs(10), |sc| sc.n_snapshots == 1).await;
+    assert_eq!(bibs(&fresh), expected, "the newcomer's snapshot");
+    read_until(&mut early, &mut seen, Duration::from_secs(10), |sc| bibs(sc) == expected).await;
+    assert_eq!(seen.n_deltas, 2, "every change after the first was merged into one delta");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finish_arrival_shown_before_its_start_passing_came_in_gets_the_right_chip_time() {
     let s = server(vec![30, 20], LiveConfig::default()).await;
     let mut ws = connect(s.addr).await;

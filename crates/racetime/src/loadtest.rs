@@ -12,6 +12,9 @@
 //!    winner's finish (held back until now) changes its head, and the time until each client
 //!    has the change is measured.
 //!
+//! Besides `report.md`, the peak's runner samples go to `runner-latency.csv` (when each upload
+//! started, its latency), to see when the slow ones happened.
+//!
 //! Memory is the aggregator process's resident set (`/proc/<pid>/status`) before and after the
 //! spectators connect. The load tool and the aggregator share this machine's cores, so the
 //! figures include the clients' own work.
@@ -56,7 +59,8 @@ impl Sent {
 #[derive(Default)]
 struct Samples {
     arrivals_us: Mutex<Vec<u64>>,
-    runner_us: Mutex<Vec<u64>>,
+    /// Per runner sample: when its upload started (µs since the tool started) and the latency (µs).
+    runner_us: Mutex<Vec<(u64, u64)>>,
     fanout_us: Mutex<Vec<u64>>,
     n_messages: AtomicU64,
     n_bytes: AtomicU64,
@@ -262,7 +266,8 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
                             && finished_seen.insert(runner.bib.clone())
                             && let Some(s) = bibs.get(&runner.bib).and_then(|&p| sent.get(p))
                         {
-                            samples.runner_us.lock().unwrap_or_else(|p| p.into_inner()).push(now.duration_since(s).as_micros() as u64);
+                            let sample = (s.duration_since(base).as_micros() as u64, now.duration_since(s).as_micros() as u64);
+                            samples.runner_us.lock().unwrap_or_else(|p| p.into_inner()).push(sample);
                         }
                     }
                     _ = stop.changed() => return,
@@ -343,7 +348,9 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let cpu_peak = cpu_seconds(pid).unwrap_or(0.0) - cpu0;
     let d1 = delivery(&http, &url).await?;
-    let mut runner_lat = std::mem::take(&mut *samples.runner_us.lock().unwrap_or_else(|p| p.into_inner()));
+    let runner_log = std::mem::take(&mut *samples.runner_us.lock().unwrap_or_else(|p| p.into_inner()));
+    write_runner_log(&args.out, &runner_log, t_peak.duration_since(base))?;
+    let mut runner_lat: Vec<u64> = runner_log.iter().map(|s| s.1).collect();
     let mut arrivals = std::mem::take(&mut *samples.arrivals_us.lock().unwrap_or_else(|p| p.into_inner()));
 
     // Fan-out.
@@ -460,6 +467,20 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
     std::fs::write(&path, &report)?;
     eprintln!("report written to {}", path.display());
     drop(agg);
+    Ok(())
+}
+
+/// Every runner sample of the peak as `sent_ms,latency_ms` (sent: since the peak started) in
+/// `out/runner-latency.csv`, to see when the slow ones happened.
+fn write_runner_log(out: &Path, log: &[(u64, u64)], peak_start: Duration) -> anyhow::Result<()> {
+    let mut log = log.to_vec();
+    log.sort_unstable();
+    let start = peak_start.as_micros() as u64;
+    let mut csv = String::from("sent_ms,latency_ms\n");
+    for (sent, us) in log {
+        csv.push_str(&format!("{:.1},{:.1}\n", sent.saturating_sub(start) as f64 / 1000.0, us as f64 / 1000.0));
+    }
+    std::fs::write(out.join("runner-latency.csv"), csv)?;
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 //! any other client; it finds out it fell behind (`Lagged`) and is resynced from a fresh snapshot
 //! (see `ws`). Only topics someone subscribes to exist (a runner nobody follows costs nothing),
 //! and the publisher keeps per-topic state (a leaderboard's last published head, the arrivals
-//! ring of each point) to send deltas.
+//! ring of each point) to send deltas. Leaderboards, which go to every spectator of a race, are
+//! paced: at most one delta per `LiveConfig::board_every`, later changes merged into the next.
 //! Ordering: a subscriber takes its receiver first and then asks the race task for a snapshot
 //! at version V; every later delta carries a version > V, earlier ones are skipped.
 //! This is the seam where a fan-out engine (NATS JetStream across gateway nodes) slots in: the
@@ -19,6 +20,7 @@ pub mod ws;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -204,16 +206,26 @@ pub struct Publisher {
     arrivals: Vec<VecDeque<Arrival>>,
     /// Places and overdue flags of watched runners as last published (refreshed periodically).
     runners: FxHashMap<ParticipantIdx, (timing_core::Places, bool)>,
+    /// A leaderboard goes out at most this often (see [`Publisher::flush_boards`]).
+    board_every: Duration,
+    /// When each watched leaderboard last went out.
+    board_sent: FxHashMap<Key, Instant>,
+    /// Leaderboards changed since they last went out, waiting for their interval to pass.
+    board_pending: FxHashSet<Key>,
 }
 
 impl Publisher {
-    pub fn new(hub: Arc<Hub>, engine: &Engine) -> Publisher {
+    /// `board_every`: how often a leaderboard may go out at most.
+    pub fn new(hub: Arc<Hub>, engine: &Engine, board_every: Duration) -> Publisher {
         let mut p = Publisher {
             hub,
             version: 0,
             boards: FxHashMap::default(),
             arrivals: Vec::new(),
             runners: FxHashMap::default(),
+            board_every,
+            board_sent: FxHashMap::default(),
+            board_pending: FxHashSet::default(),
         };
         p.reload_arrivals(engine);
         p
@@ -237,6 +249,12 @@ impl Publisher {
 
     /// A snapshot for one subscriber (also makes the publisher track the topic).
     pub fn snapshot(&mut self, engine: &Engine, key: &Key, now: Timestamp) -> Frame {
+        // A snapshot becomes the leaderboard's new base for deltas: a change still waiting for
+        // its interval goes to the existing subscribers first, or they would never get it.
+        if self.board_pending.remove(key) {
+            self.version += 1;
+            self.publish_board(engine, key, Instant::now());
+        }
         let course = engine.course();
         let topic = view::topic(course, key);
         let msg = match key {
@@ -278,8 +296,9 @@ impl Publisher {
         frame(self.version, &msg)
     }
 
-    /// Publishes what the events of one applied batch changed.
-    pub fn publish(&mut self, engine: &Engine, events: &[RaceEvent], now: Timestamp) {
+    /// Publishes what the events of one applied batch changed. `wall`: this machine's clock
+    /// now (it paces the leaderboards; `now` is the race clock).
+    pub fn publish(&mut self, engine: &Engine, events: &[RaceEvent], now: Timestamp, wall: Instant) {
         if events.is_empty() {
             return;
         }
@@ -351,8 +370,15 @@ impl Publisher {
             match &key {
                 Key::Board(board, _) => {
                     let touched = changed.iter().any(|&p| Board::of(course, p).iter().flatten().any(|b| b == board));
-                    if touched {
-                        self.publish_board(engine, &key, board, &tx);
+                    if !touched {
+                        continue;
+                    }
+                    let due = self.board_sent.get(&key).is_none_or(|&sent| wall >= sent + self.board_every);
+                    if due {
+                        self.board_pending.remove(&key);
+                        self.publish_board(engine, &key, wall);
+                    } else {
+                        self.board_pending.insert(key);
                     }
                 }
                 Key::Arrivals(point) => {
@@ -376,8 +402,38 @@ impl Publisher {
         }
     }
 
-    fn publish_board(&mut self, engine: &Engine, key: &Key, board: &Board, tx: &broadcast::Sender<Frame>) {
-        let Key::Board(_, depth) = key else { return };
+    /// When the next leaderboard waiting for its interval is due, if any.
+    pub fn next_board_due(&self) -> Option<Instant> {
+        self.board_pending.iter().filter_map(|k| self.board_sent.get(k)).min().map(|&sent| sent + self.board_every)
+    }
+
+    /// Sends the leaderboards whose interval has passed since they last went out, with every
+    /// change made meanwhile merged into one delta.
+    ///
+    /// A leaderboard changes with each finisher who enters its head, several times a second at
+    /// a busy finish, and each change goes to every subscriber (all the spectators of a race).
+    /// Pacing it keeps that fan-out from crowding out runners' own messages; a change that
+    /// comes after a quiet spell still goes out at once.
+    pub fn flush_boards(&mut self, engine: &Engine, wall: Instant) {
+        let due: Vec<Key> = self
+            .board_pending
+            .iter()
+            .filter(|k| self.board_sent.get(*k).is_none_or(|&sent| wall >= sent + self.board_every))
+            .cloned()
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        self.version += 1;
+        for key in due {
+            self.board_pending.remove(&key);
+            self.publish_board(engine, &key, wall);
+        }
+    }
+
+    fn publish_board(&mut self, engine: &Engine, key: &Key, wall: Instant) {
+        let Key::Board(board, depth) = key else { return };
+        let Some(tx) = self.hub.sender(key) else { return };
         let course = engine.course();
         let new = view::board_entries(engine, board, usize::from(*depth));
         let old = self.boards.get(key).cloned().unwrap_or_default();
@@ -401,7 +457,8 @@ impl Publisher {
             rows,
         };
         self.boards.insert(key.clone(), new);
-        self.send(tx, frame(self.version, &msg));
+        self.board_sent.insert(key.clone(), wall);
+        self.send(&tx, frame(self.version, &msg));
     }
 
     /// Periodic: watched runners whose places moved (others finished ahead of them) or who
@@ -413,6 +470,8 @@ impl Publisher {
         self.runners.retain(|p, _| followed.contains(p));
         let shared: Vec<Key> = self.hub.watched_shared().into_iter().map(|(k, _)| k).collect();
         self.boards.retain(|k, _| shared.contains(k));
+        self.board_sent.retain(|k, _| shared.contains(k));
+        self.board_pending.retain(|k| shared.contains(k));
         let mut bumped = false;
         for (p, tx) in runners {
             let places = engine.places(p);
@@ -441,6 +500,8 @@ impl Publisher {
 
     /// After the engine was rebuilt (no events): every watched topic gets a fresh snapshot.
     pub fn resync_all(&mut self, engine: &Engine, now: Timestamp) {
+        // Every topic gets a snapshot of the current state: nothing is left waiting.
+        self.board_pending.clear();
         self.version += 1;
         self.reload_arrivals(engine);
         let runners = self.hub.watched_runners().into_iter().map(|(p, tx)| (Key::Runner(p), tx));

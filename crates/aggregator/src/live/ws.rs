@@ -56,6 +56,9 @@ pub struct LiveConfig {
     pub topic_capacity: usize,
     /// How often followed runners' places (moved by others finishing) and overdue flags are refreshed.
     pub refresh: Duration,
+    /// A leaderboard goes out at most this often; changes in between are merged into its next
+    /// delta (a change after a quiet spell goes out at once).
+    pub board_every: Duration,
 }
 
 impl Default for LiveConfig {
@@ -72,6 +75,7 @@ impl Default for LiveConfig {
             tick: Duration::from_secs(5),
             topic_capacity: 64,
             refresh: Duration::from_secs(5),
+            board_every: Duration::from_secs(1),
         }
     }
 }
