@@ -192,15 +192,15 @@ fn store_batch(state: &AppState, edge: &str, body: &[u8]) -> Result<Ack, ApiErro
         let mut store = state.shared.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let ingested = store.ingest(edge, &batch.reads, &batch.signals, now)?;
         if !ingested.new_reads.is_empty() || !ingested.new_signals.is_empty() {
-            // Sent under the lock, so subscribers see batches in ingest order. No subscriber
-            // (the engine not started yet) is fine: everything is in the store.
+            // Fed under the lock, so the race task sees batches in ingest order. Nobody
+            // following (the engine not started yet) is fine: everything is in the store.
             let no = state.shared.n_published.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            let _ = state.shared.published.send(std::sync::Arc::new(StoredBatch {
+            state.shared.feed.push(StoredBatch {
                 no,
                 edge: edge.to_string(),
                 reads: ingested.new_reads.clone(),
                 signals: ingested.new_signals.clone(),
-            }));
+            });
         }
         ingested
     };
@@ -304,35 +304,45 @@ mod tests {
         check(None, None);
     }
 
-    /// A batch stored after the race task subscribed to the feed and before it replayed the
-    /// store is in both; the engine has no duplicate filter, so the batch number decides: once.
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_batch_both_replayed_and_on_the_feed_is_applied_once() {
-        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let event_dir = repo.join("config/demo");
-        let event =
-            event_config::parse_event("demo", &std::fs::read_to_string(event_dir.join("event.toml")).unwrap()).unwrap();
-        let race = race_sim::generate(&event, &race_sim::Scenario::clean(5, vec![20, 10]));
-        let scope = UploadScope::load_dir(&event_dir).unwrap();
-        let tokens = crate::Tokens::load(&scope, None, |var| Some(format!("{var}-token-for-this-test"))).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::AggregatorStore::open(&dir.path().join("agg.sqlite")).unwrap();
-        let state = AppState::new(store, scope, tokens, crate::IngestConfig::default(), crate::SystemClock);
-        let handle = crate::race::start(
-            state.clone(),
-            crate::race::RaceSetup {
-                course: race.course.clone(),
-                corrections: race.gun_corrections(),
-                event_name: event.name.clone(),
-                zone: event.time_zone,
-                desk_token: None,
-                live: Default::default(),
-            },
-        );
-        let finish: Vec<_> = race.reads().into_iter().filter(|r| r.point.as_str() == "finish").collect();
-        assert!(finish.len() > 100);
-        let (a, b) = finish.split_at(finish.len() / 2);
-        let upload = |reads: &[timing_core::Read], first_seq: u64| {
+    /// The demo event's race with a race task over a fresh store, for tests on one thread:
+    /// the race task runs only when the test awaits.
+    struct OneThread {
+        state: AppState,
+        handle: crate::race::RaceHandle,
+        finish: Vec<timing_core::Read>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl OneThread {
+        fn start(config: crate::IngestConfig) -> OneThread {
+            let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let event_dir = repo.join("config/demo");
+            let text = std::fs::read_to_string(event_dir.join("event.toml")).unwrap();
+            let event = event_config::parse_event("demo", &text).unwrap();
+            let race = race_sim::generate(&event, &race_sim::Scenario::clean(5, vec![20, 10]));
+            let scope = UploadScope::load_dir(&event_dir).unwrap();
+            let tokens = crate::Tokens::load(&scope, None, |var| Some(format!("{var}-token-for-this-test"))).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let store = crate::AggregatorStore::open(&dir.path().join("agg.sqlite")).unwrap();
+            let state = AppState::new(store, scope, tokens, config, crate::SystemClock);
+            let handle = crate::race::start(
+                state.clone(),
+                crate::race::RaceSetup {
+                    course: race.course.clone(),
+                    corrections: race.gun_corrections(),
+                    event_name: event.name.clone(),
+                    zone: event.time_zone,
+                    desk_token: None,
+                    live: Default::default(),
+                },
+            );
+            let finish: Vec<_> = race.reads().into_iter().filter(|r| r.point.as_str() == "finish").collect();
+            assert!(finish.len() > 100);
+            OneThread { state, handle, finish, _dir: dir }
+        }
+
+        /// Stores `reads` as the finish edge's upload numbered from `first_seq`, without awaiting.
+        fn upload(&self, reads: &[timing_core::Read], first_seq: u64) -> Ack {
             let reads = reads
                 .iter()
                 .enumerate()
@@ -342,21 +352,57 @@ mod tests {
                 })
                 .collect();
             let batch = Batch { v: UPLINK_VERSION, edge: "finish".into(), reads, signals: vec![] };
-            store_batch(&state, "finish", &serde_json::to_vec(&batch).unwrap()).unwrap()
-        };
+            store_batch(&self.state, "finish", &serde_json::to_vec(&batch).unwrap()).unwrap()
+        }
+
+        /// The race task's summary once `done` holds (it runs while this awaits).
+        async fn summary_when(&self, done: impl Fn(&crate::race::Summary) -> bool) -> crate::race::Summary {
+            loop {
+                let s = self.handle.summary().await.unwrap();
+                if done(&s) {
+                    return s;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// A batch stored after the race task subscribed to the feed and before it replayed the
+    /// store is in both; the engine has no duplicate filter, so the batch number decides: once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_both_replayed_and_on_the_feed_is_applied_once() {
+        let t = OneThread::start(crate::IngestConfig::default());
+        let (handle, finish) = (&t.handle, &t.finish);
+        let (a, b) = finish.split_at(finish.len() / 2);
+        let upload = |reads: &[timing_core::Read], first_seq: u64| t.upload(reads, first_seq);
         // The race task has subscribed (in `start`) but, on this one thread, not yet run.
         upload(a, 1);
         let s = handle.summary().await.unwrap();
         assert_eq!(s.n_reads as usize, a.len(), "the replay holds the first batch, the feed's copy is skipped");
         assert_eq!(s.n_batches_applied, 0);
         upload(b, a.len() as u64 + 1);
-        let s = loop {
-            let s = handle.summary().await.unwrap();
-            if s.n_batches_applied == 1 {
-                break s;
-            }
-            tokio::task::yield_now().await;
-        };
+        let s = t.summary_when(|s| s.n_batches_applied == 1).await;
         assert_eq!(s.n_reads as usize, finish.len(), "the second batch comes only on the feed");
+    }
+
+    /// A race task that falls further behind than the feed holds rebuilds from the store: every
+    /// read is applied, once, and what comes after is applied from the feed again.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_race_task_that_falls_behind_the_feed_rebuilds_and_loses_nothing() {
+        let t = OneThread::start(crate::IngestConfig { feed_max_reads: 1, ..Default::default() });
+        let s = t.summary_when(|_| true).await;
+        assert_eq!((s.n_reads, s.n_resyncs), (0, 0));
+        // Ten uploads while the race task cannot run: more than the feed holds (one batch).
+        let (first, last) = t.finish.split_at(t.finish.len() - 10);
+        let chunk = first.len().div_ceil(10);
+        for (i, part) in first.chunks(chunk).enumerate() {
+            t.upload(part, (i * chunk) as u64 + 1);
+        }
+        let s = t.summary_when(|s| s.n_resyncs > 0).await;
+        assert_eq!((s.n_reads as usize, s.n_resyncs), (first.len(), 1), "rebuilt once, with every read once");
+        t.upload(last, first.len() as u64 + 1);
+        let s = t.summary_when(|s| s.n_reads as usize >= t.finish.len()).await;
+        assert_eq!(s.n_reads as usize, t.finish.len());
+        assert_eq!(s.n_resyncs, 1, "the next upload came over the feed");
     }
 }

@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod feed;
 pub mod guns;
 mod ingest;
 pub mod live;
@@ -42,7 +43,6 @@ use axum::routing::{get, post};
 use timing_core::Timestamp;
 use timing_core::time::Clock;
 use timing_wire::{Signal, WireRead};
-use tokio::sync::broadcast;
 
 pub use auth::{Tokens, TokensFile};
 pub use scope::UploadScope;
@@ -53,17 +53,18 @@ pub use store::{AggregatorStore, Cursor, Ingested, StoreError};
 pub struct IngestConfig {
     /// The largest request body accepted (413 above): 32 MiB holds about 100,000 reads.
     pub body_max_bytes: usize,
-    /// How many published batches a slow subscriber may fall behind before it lags.
-    pub published_batches_capacity: usize,
+    /// How many reads the race task may fall behind ingest before the feed drops them and the
+    /// race task rebuilds from the store (about 300 bytes each while held).
+    pub feed_max_reads: usize,
 }
 
 impl Default for IngestConfig {
     fn default() -> IngestConfig {
-        IngestConfig { body_max_bytes: 32 << 20, published_batches_capacity: 1024 }
+        IngestConfig { body_max_bytes: 32 << 20, feed_max_reads: 4_000_000 }
     }
 }
 
-/// What one upload newly stored, as published to subscribers (the race engine).
+/// What one upload newly stored, as fed to the race task.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredBatch {
     /// Its place in the series of published batches (1, 2, …, since the process started): a
@@ -131,7 +132,7 @@ struct Shared {
     /// The operations clock (always the wall clock in the binary): when uploads and telemetry
     /// arrived, how long an edge has been silent.
     wall: Arc<dyn Clock + Send + Sync>,
-    published: broadcast::Sender<Arc<StoredBatch>>,
+    feed: feed::Feed,
     /// Batches published so far; incremented under the store lock.
     n_published: AtomicU64,
     /// One per edge of the event (a fixed set, so no lock).
@@ -176,7 +177,6 @@ impl AppState {
         clock: Arc<dyn Clock + Send + Sync>,
         wall: Arc<dyn Clock + Send + Sync>,
     ) -> AppState {
-        let (published, _) = broadcast::channel(config.published_batches_capacity.max(1));
         let counters = scope.edges().map(|(id, _)| (id.to_string(), EdgeCounters::default())).collect();
         AppState {
             shared: Arc::new(Shared {
@@ -186,7 +186,7 @@ impl AppState {
                 config,
                 wall,
                 clock,
-                published,
+                feed: feed::Feed::new(config.feed_max_reads),
                 n_published: AtomicU64::new(0),
                 counters,
                 n_unauthenticated: AtomicU64::new(0),
@@ -197,22 +197,28 @@ impl AppState {
         }
     }
 
-    /// Batches stored from now on, in ingest order.
-    ///
-    /// To rebuild and then follow: subscribe first, then replay the store
-    /// ([`AppState::with_store`] + [`AggregatorStore::for_each_read`]) and note
-    /// [`AppState::batches_published`] in the same `with_store` call, then apply what arrives
-    /// with a higher [`StoredBatch::no`]: batches stored in between come twice, and the numbers
-    /// say which copy to skip, so every read is applied once.
-    /// A subscriber that lags (`RecvError::Lagged`) resyncs the same way: nothing is lost.
     /// How many batches have been published; read it under the store lock (in
     /// [`AppState::with_store`]) to know which published batches a scan of the store holds.
+    ///
+    /// To rebuild and then follow: [`AppState::follow`] first, then replay the store
+    /// ([`AppState::with_store`] + [`AggregatorStore::for_each_read`]) and note this number in
+    /// the same `with_store` call, then apply what the feed brings with a higher
+    /// [`StoredBatch::no`]: batches stored in between come twice, and the numbers say which
+    /// copy to skip, so every read is applied once. After [`feed::FeedItem::Lagged`], rebuild
+    /// the same way: nothing is lost.
     pub fn batches_published(&self) -> u64 {
         self.shared.n_published.load(Ordering::SeqCst)
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredBatch>> {
-        self.shared.published.subscribe()
+    /// Batches stored from now on, in ingest order, for the one consumer (the race task).
+    pub fn follow(&self) -> &feed::Feed {
+        self.shared.feed.follow();
+        &self.shared.feed
+    }
+
+    /// The feed, to take batches from after [`AppState::follow`].
+    pub fn feed(&self) -> &feed::Feed {
+        &self.shared.feed
     }
 
     /// Runs `f` with the store on a blocking thread, between uploads.

@@ -175,6 +175,13 @@ pub fn render(state: &AppState, hub: &Hub) -> String {
         "Reads the race engine applied from the live feed.",
     );
     let _ = writeln!(out, "racetime_engine_applied_reads_total {}", state.n_applied_reads());
+    family(
+        &mut out,
+        "racetime_engine_feed_reads",
+        "gauge",
+        "Reads stored but not yet taken by the race engine (beyond the feed's bound it rebuilds from the store).",
+    );
+    let _ = writeln!(out, "racetime_engine_feed_reads {}", state.feed().n_reads());
     hub.stats.delivery.render(
         &mut out,
         "racetime_live_delivery_seconds",

@@ -1,13 +1,13 @@
 //! The race task: the one owner of the race state (`timing_core::Engine`).
 //!
 //! Design note (rust-analyzer's main loop, STYLE 4.5): handlers never touch the engine; they
-//! send a [`Query`] over a bounded channel and await the answer. The task subscribes to the
-//! ingest's published batches *before* replaying the store, so nothing falls between the
-//! rebuild and the live feed; a batch that arrives twice that way (in the scan and on the feed)
-//! is recognised by its number and applied once. Each read in the store is a distinct read
+//! send a [`Query`] over a bounded channel and await the answer. The task follows the
+//! ingest's feed of stored batches (`feed`) *before* replaying the store, so nothing falls
+//! between the rebuild and the feed; a batch that arrives twice that way (in the scan and on
+//! the feed) is recognised by its number and applied once. Each read in the store is a distinct read
 //! (`(edge, seq)` is unique, and the edge's outbox drops a decoder's replays, numbered or not),
-//! so the engine runs without its exact-duplicate filter (16 bytes per read). A subscriber
-//! that lags resyncs from the store the same way.
+//! so the engine runs without its exact-duplicate filter (16 bytes per read). When the
+//! task falls further behind than the feed holds, it rebuilds from the store the same way.
 //! Gun times come from the event file, from edges' gun signals (a Modbus start-gun input), and
 //! from desk corrections, applied in that order so the desk has the last word.
 //! Deliberately not here yet: WebSocket fan-out, the desk API, predicted times.
@@ -25,9 +25,10 @@ use timing_core::{
 };
 use timing_wire::Signal;
 use timing_wire::desk::{AuditEntry, DeskCorrection, DeskRequest};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::AppState;
+use crate::feed::FeedItem;
 use crate::guns::{GunBook, Source};
 use crate::live::ws::{Admissions, LiveConfig};
 use crate::live::{Frame, Hub, Key, Publisher};
@@ -266,7 +267,7 @@ impl RaceHandle {
 /// Starts the race task on `state`'s store and feed.
 pub fn start(state: AppState, setup: RaceSetup) -> RaceHandle {
     let (tx, rx) = mpsc::channel(64);
-    let feed = state.subscribe();
+    state.follow();
     let hub = Arc::new(Hub::new(setup.live.topic_capacity));
     let handle = RaceHandle {
         tx,
@@ -291,7 +292,7 @@ pub fn start(state: AppState, setup: RaceSetup) -> RaceHandle {
         }),
     };
     let name = handle.event_name.clone();
-    tokio::spawn(run(state, setup, feed, rx, name, hub));
+    tokio::spawn(run(state, setup, rx, name, hub));
     handle
 }
 
@@ -412,7 +413,6 @@ fn drain_events(engine: &mut Engine) -> Vec<timing_core::RaceEvent> {
 async fn run(
     state: AppState,
     setup: RaceSetup,
-    mut feed: broadcast::Receiver<Arc<crate::StoredBatch>>,
     mut queries: mpsc::Receiver<Query>,
     event_name: Arc<str>,
     hub: Arc<Hub>,
@@ -426,9 +426,9 @@ async fn run(
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            batch = feed.recv() => match batch {
-                Ok(batch) if batch.no <= covered => {} // already in the replay
-                Ok(batch) => {
+            item = state.feed().next() => match item {
+                FeedItem::Batch(batch) if batch.no <= covered => {} // already in the replay
+                FeedItem::Batch(batch) => {
                     let t0 = std::time::Instant::now();
                     for sig in &batch.signals {
                         claim_signal(&mut guns, &course, &batch.edge, sig);
@@ -453,14 +453,12 @@ async fn run(
                     summary.n_batches_applied += 1;
                     state.record_apply(batch.reads.len(), t0.elapsed());
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(skipped = n, "race task lagged behind ingest; rebuilding from the store");
-                    feed = feed.resubscribe();
+                FeedItem::Lagged => {
+                    tracing::warn!("the race task fell behind ingest by more than the feed holds; rebuilding from the store");
                     (engine, guns, covered) = rebuild(&state, &course, &corrections, &desk).await;
                     publisher.resync_all(&engine, state.now());
                     summary.n_resyncs += 1;
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = refresh.tick() => publisher.refresh(&engine, state.now()),
             () = board_due(publisher.next_board_due()) => publisher.flush_boards(&engine, std::time::Instant::now()),

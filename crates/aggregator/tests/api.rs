@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use aggregator::feed::FeedItem;
 use aggregator::{AggregatorStore, AppState, EdgeCounts, IngestConfig, StoredBatch, Tokens, TokensFile, UploadScope};
 use axum::Router;
 use axum::body::Body;
@@ -120,18 +121,19 @@ async fn n_reads(state: &AppState) -> u64 {
 async fn an_upload_is_stored_acked_and_published_once() {
     let dir = tempfile::tempdir().unwrap();
     let state = state(&dir);
-    let mut published = state.subscribe();
+    let published = state.follow();
     let app = aggregator::app(state.clone());
     let mut b = batch("finish", "finish", 1..=3);
     b.signals.push(gun(1));
     assert_eq!(ack(&app, post_batch(FINISH, &b)).await, acked(3, 1));
-    let got = published.try_recv().unwrap();
-    assert_eq!(*got, StoredBatch { no: 1, edge: "finish".into(), reads: b.reads.clone(), signals: b.signals.clone() });
+    let got = published.try_next().unwrap();
+    let want = StoredBatch { no: 1, edge: "finish".into(), reads: b.reads.clone(), signals: b.signals.clone() };
+    assert_eq!(got, FeedItem::Batch(want));
     assert_eq!(state.batches_published(), 1);
 
     // The same batch again: the same ack, stored once, nothing published.
     assert_eq!(ack(&app, post_batch(FINISH, &b)).await, acked(3, 1));
-    assert!(published.try_recv().is_err());
+    assert_eq!(published.try_next(), None);
     assert_eq!(n_reads(&state).await, 3);
     let counts = state.edge_counts("finish").unwrap();
     assert_eq!(counts, EdgeCounts { n_batches: 2, n_reads: 3, n_signals: 1, n_duplicates: 4, ..EdgeCounts::default() });
@@ -155,7 +157,7 @@ async fn every_refusal_has_its_status_and_an_error_body_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = IngestConfig { body_max_bytes: 64 << 10, ..IngestConfig::default() };
     let state = state_with(&dir.path().join("aggregator.sqlite"), config);
-    let mut published = state.subscribe();
+    let published = state.follow();
     let app = aggregator::app(state.clone());
     let good = batch("finish", "finish", 1..=2);
     let json = |b: &Batch| serde_json::to_vec(b).unwrap();
@@ -247,7 +249,7 @@ async fn every_refusal_has_its_status_and_an_error_body_and_stores_nothing() {
         assert_eq!(body.error, error, "{what}");
     }
     assert_eq!(state.with_store(|s| s.counts().unwrap()).await.unwrap(), Default::default());
-    assert!(published.try_recv().is_err());
+    assert_eq!(published.try_next(), None);
     assert_eq!(state.n_unauthenticated(), 3);
     assert_eq!(state.edge_counts("finish").unwrap(), EdgeCounts { n_refusals: 9, ..EdgeCounts::default() });
     assert_eq!(state.edge_counts("km7").unwrap().n_refusals, 1);

@@ -289,6 +289,7 @@ async fn metrics_and_the_openapi_document_cover_the_service() {
     let applied: u64 =
         text.lines().find_map(|l| l.strip_prefix("racetime_engine_applied_reads_total ")).unwrap().parse().unwrap();
     assert_eq!(applied as usize, w.race.reads().len());
+    assert!(text.lines().any(|l| l == "racetime_engine_feed_reads 0"), "everything applied, nothing held:\n{text}");
 
     let doc: serde_json::Value = get(&w, "/api/v1/openapi.json", None).await;
     assert_eq!(doc["openapi"], "3.1.0");
