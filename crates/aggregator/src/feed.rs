@@ -1,4 +1,5 @@
-//! The hand-off from ingest to the race task: the batches newly stored, in ingest order.
+//! The ingest feed: the batches newly stored, in ingest order, on their way from ingest to the
+//! race task.
 //!
 //! One consumer (the race task) takes each batch and the feed lets go of it: memory follows
 //! how far the race task is behind, not how much was uploaded. The feed is bounded in reads.
