@@ -348,7 +348,8 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let cpu_peak = cpu_seconds(pid).unwrap_or(0.0) - cpu0;
     let d1 = delivery(&http, &url).await?;
-    let runner_log = std::mem::take(&mut *samples.runner_us.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut runner_log = std::mem::take(&mut *samples.runner_us.lock().unwrap_or_else(|p| p.into_inner()));
+    runner_log.sort_unstable();
     write_runner_log(&args.out, &runner_log, t_peak.duration_since(base))?;
     let mut runner_lat: Vec<u64> = runner_log.iter().map(|s| s.1).collect();
     let mut arrivals = std::mem::take(&mut *samples.arrivals_us.lock().unwrap_or_else(|p| p.into_inner()));
@@ -470,14 +471,12 @@ async fn run_async(args: &LoadtestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every runner sample of the peak as `sent_ms,latency_ms` (sent: since the peak started) in
-/// `out/runner-latency.csv`, to see when the slow ones happened.
+/// Every runner sample of the peak (in sending order) as `sent_ms,latency_ms` (sent: since the
+/// peak started) in `out/runner-latency.csv`, to see when the slow ones happened.
 fn write_runner_log(out: &Path, log: &[(u64, u64)], peak_start: Duration) -> anyhow::Result<()> {
-    let mut log = log.to_vec();
-    log.sort_unstable();
     let start = peak_start.as_micros() as u64;
     let mut csv = String::from("sent_ms,latency_ms\n");
-    for (sent, us) in log {
+    for &(sent, us) in log {
         csv.push_str(&format!("{:.1},{:.1}\n", sent.saturating_sub(start) as f64 / 1000.0, us as f64 / 1000.0));
     }
     std::fs::write(out.join("runner-latency.csv"), csv)?;

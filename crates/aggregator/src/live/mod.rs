@@ -373,8 +373,7 @@ impl Publisher {
                     if !touched {
                         continue;
                     }
-                    let due = self.board_sent.get(&key).is_none_or(|&sent| wall >= sent + self.board_every);
-                    if due {
+                    if self.board_due(&key, wall) {
                         self.board_pending.remove(&key);
                         self.publish_board(engine, &key, wall);
                     } else {
@@ -402,6 +401,11 @@ impl Publisher {
         }
     }
 
+    /// Whether a leaderboard's interval has passed since it last went out (or it never did).
+    fn board_due(&self, key: &Key, wall: Instant) -> bool {
+        self.board_sent.get(key).is_none_or(|&sent| wall >= sent + self.board_every)
+    }
+
     /// When the next leaderboard waiting for its interval is due, if any.
     pub fn next_board_due(&self) -> Option<Instant> {
         self.board_pending.iter().filter_map(|k| self.board_sent.get(k)).min().map(|&sent| sent + self.board_every)
@@ -415,12 +419,7 @@ impl Publisher {
     /// Pacing it keeps that fan-out from crowding out runners' own messages; a change that
     /// comes after a quiet spell still goes out at once.
     pub fn flush_boards(&mut self, engine: &Engine, wall: Instant) {
-        let due: Vec<Key> = self
-            .board_pending
-            .iter()
-            .filter(|k| self.board_sent.get(*k).is_none_or(|&sent| wall >= sent + self.board_every))
-            .cloned()
-            .collect();
+        let due: Vec<Key> = self.board_pending.iter().filter(|k| self.board_due(k, wall)).cloned().collect();
         if due.is_empty() {
             return;
         }
